@@ -1,0 +1,1 @@
+"""Adapters: one module per backend implementing a domain port."""

@@ -1,0 +1,244 @@
+"""Typed, validated configuration: embedded defaults < config.toml < XNAI_* environment."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from xnai.domain.errors import ConfigError
+
+TELEMETRY_OFF = {
+    "CHAINLIT_NO_TELEMETRY": "true",
+    "DO_NOT_TRACK": "1",
+    "LANGCHAIN_TRACING_V2": "false",
+    "SCARF_NO_ANALYTICS": "true",
+    "CRAWL4AI_TELEMETRY": "0",
+    "HF_HUB_OFFLINE": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+    "ANONYMIZED_TELEMETRY": "False",
+}
+
+
+def disable_telemetry() -> None:
+    """Set every known telemetry/phone-home switch of our dependencies to off."""
+    os.environ.update(TELEMETRY_OFF)
+
+
+class Section(BaseModel):
+    """A config section: unknown keys are errors, so typos do not pass silently."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class Monitoring(Section):
+    enabled: bool = True
+    prometheus_port: int | None = Field(default=8001, ge=1, le=65535)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+
+class Security(Section):
+    session_timeout: int = Field(default=28800, ge=60, description="seconds")
+    failed_login_lockout: int = Field(default=5, ge=1)
+    mfa_required: bool = False
+    encryption_enabled: bool = True
+    master_key: SecretStr | None = None
+
+
+class Compliance(Section):
+    frameworks: list[Literal["gdpr", "soc2", "ccpa", "iso27001"]] = ["gdpr", "soc2"]
+    retention_days: int = Field(default=365, ge=1)
+
+
+class CircuitBreaker(Section):
+    fail_max: int = Field(default=3, ge=1)
+    reset_timeout: float = Field(default=60.0, gt=0)
+
+
+class Enterprise(Section):
+    name: str = "Xoe-NovAi"
+    environment: Literal["development", "production"] = "development"
+    monitoring: Monitoring = Monitoring()
+    security: Security = Security()
+    compliance: Compliance = Compliance()
+    circuit_breaker: CircuitBreaker = CircuitBreaker()
+
+
+class Models(Section):
+    llm_backend: Literal["llama_cpp", "openai", "fake"] = "llama_cpp"
+    llm_path: Path | None = Field(default=None, description="GGUF file; default: bundled model")
+    llm_preset: Literal["qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b", "smollm2-135m"] = (
+        "qwen2.5-coder-0.5b"
+    )
+    n_ctx: int = Field(default=4096, ge=512)
+    n_threads: int = Field(default=2, ge=1)
+    n_batch: int = Field(default=512, ge=8)
+    temperature: float = Field(default=0.1, ge=0.0, le=2.0)
+    max_tokens: int = Field(default=384, ge=1)
+    openai_base_url: str = "http://127.0.0.1:11434/v1"
+    openai_model: str = "qwen2.5:0.5b"
+    openai_api_key: SecretStr = SecretStr("")
+    timeout_s: float = Field(default=120.0, gt=0)
+    embedder_backend: Literal["onnx", "fake"] = "onnx"
+    embed_batch_size: int = Field(default=32, ge=1)
+    embed_threads: int = Field(default=2, ge=1)
+    max_seq_length: int = Field(default=256, ge=16, le=512)
+    models_dir: Path = Field(default=Path("~/.cache/xnai/models"))
+
+
+class Rag(Section):
+    mode: Literal["dense", "lexical", "hybrid"] = "hybrid"
+    top_k: int = Field(default=5, ge=1, le=100)
+    candidates: int = Field(default=50, ge=1, le=1000, description="per retriever before fusion")
+    rrf_k: int = Field(default=60, ge=1)
+    min_score: float = Field(
+        default=0.2, ge=-1.0, le=1.0,
+        description="best dense cosine below which nothing counts as relevant",
+    )
+    context_tokens: int = Field(default=0, ge=0, description="0: derive from the model's n_ctx")
+
+
+class Ingest(Section):
+    chunk_tokens: int = Field(default=200, ge=16)
+    chunk_overlap: int = Field(default=40, ge=0)
+    max_file_mb: float = Field(default=50.0, gt=0)
+    commit_every_chunks: int = Field(default=2000, ge=1)
+    suffixes: list[str] = [".txt", ".md", ".markdown", ".html", ".htm", ".pdf", ".docx"]
+
+    @field_validator("chunk_overlap")
+    @classmethod
+    def _overlap_below_size(cls, v: int, info: Any) -> int:
+        size = info.data.get("chunk_tokens", 200)
+        if v >= size:
+            raise ValueError(f"must be smaller than ingest.chunk_tokens ({size})")
+        return v
+
+
+class Storage(Section):
+    data_dir: Path = Field(default=Path("./data"))
+    database_url: str = Field(default="", description="empty: SQLite file in data_dir")
+    keep_generations: int = Field(default=2, ge=1)
+
+
+class Server(Section):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    max_body_mb: float = Field(default=60.0, gt=0)
+    cors_origins: list[str] = []
+
+
+class Settings(BaseSettings):
+    """The effective configuration of one process."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="XNAI_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        validate_assignment=True,
+    )
+
+    enterprise: Enterprise = Enterprise()
+    models: Models = Models()
+    rag: Rag = Rag()
+    ingest: Ingest = Ingest()
+    storage: Storage = Storage()
+    server: Server = Server()
+
+    _toml_file: Path | None = None
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml = TomlConfigSettingsSource(settings_cls, toml_file=_CONFIG_FILE.get("path"))
+        return (init_settings, env_settings, toml)
+
+    @property
+    def data_dir(self) -> Path:
+        """Absolute data directory."""
+        return self.storage.data_dir.expanduser().resolve()
+
+    @property
+    def models_dir(self) -> Path:
+        """Absolute directory of assembled model files."""
+        return self.models.models_dir.expanduser().resolve()
+
+
+_CONFIG_FILE: dict[str, Path | None] = {"path": None}
+
+
+def find_config_file(explicit: Path | None = None) -> Path | None:
+    """The config file to read: explicit, $XNAI_CONFIG, or ./config.toml when present."""
+    if explicit is not None:
+        return explicit
+    env = os.environ.get("XNAI_CONFIG")
+    if env:
+        return Path(env)
+    local = Path("config.toml")
+    return local if local.is_file() else None
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Read and validate settings; raise ConfigError naming the bad key and allowed values."""
+    path = find_config_file(config_file)
+    if path is not None:
+        if not path.is_file():
+            raise ConfigError(f"config file not found: {path}")
+        try:
+            tomllib.loads(path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    _CONFIG_FILE["path"] = path
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise ConfigError(describe_validation_error(exc, path)) from None
+    finally:
+        _CONFIG_FILE["path"] = None
+
+
+def describe_validation_error(exc: ValidationError, path: Path | None) -> str:
+    """One line per bad key: ``models.llm_backend: Input should be ... (got 'x')``."""
+    where = f" in {path}" if path else ""
+    lines = [f"invalid configuration{where}:"]
+    for err in exc.errors():
+        key = ".".join(str(p) for p in err["loc"])
+        got = err.get("input")
+        shown = "" if isinstance(got, dict) else f" (got {got!r})"
+        env = "XNAI_" + "__".join(str(p) for p in err["loc"]).upper()
+        lines.append(f"  {key}: {err['msg']}{shown}  [file key {key} or env {env}]")
+    return "\n".join(lines)
+
+
+SECRET_MARK = "**********"
+
+
+def redacted(settings: Settings) -> dict[str, Any]:
+    """The effective settings as plain data, secrets replaced by a mark."""
+
+    def walk(value: Any) -> Any:
+        if isinstance(value, SecretStr):
+            return SECRET_MARK if value.get_secret_value() else ""
+        if isinstance(value, BaseModel):
+            return {k: walk(getattr(value, k)) for k in type(value).model_fields}
+        if isinstance(value, Path):
+            return str(value)
+        if isinstance(value, list):
+            return [walk(v) for v in value]
+        return value
+
+    return walk(settings)  # type: ignore[no-any-return]

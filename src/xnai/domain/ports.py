@@ -1,0 +1,163 @@
+"""Ports: the interfaces services depend on; adapters implement them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from xnai.domain.models import ChatMessage, Chunk, Document, LoadedDocument
+
+
+@runtime_checkable
+class Loader(Protocol):
+    """Turns the bytes of one file into normalised text."""
+
+    name: str
+    version: str
+    suffixes: tuple[str, ...]
+
+    def load(self, path: Path, data: bytes) -> LoadedDocument:
+        """Parse ``data`` (read from ``path``); raise DocumentError when it cannot."""
+        ...
+
+
+@runtime_checkable
+class TokenCounter(Protocol):
+    """Counts model tokens in a text."""
+
+    def count_tokens(self, text: str) -> int:
+        """Number of tokens ``text`` encodes to (no special tokens)."""
+        ...
+
+
+@runtime_checkable
+class Embedder(TokenCounter, Protocol):
+    """Maps texts to L2-normalised float32 vectors."""
+
+    name: str
+    version: str
+    dim: int
+    max_seq_length: int
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """Embed ``texts`` in batches; returns shape (len(texts), dim), rows of norm 1."""
+        ...
+
+
+@runtime_checkable
+class VectorIndex(Protocol):
+    """Exact or approximate inner-product search over chunk vectors."""
+
+    def __len__(self) -> int: ...
+
+    def ids(self) -> list[str]:
+        """Chunk ids in index order."""
+        ...
+
+    def add(self, ids: Sequence[str], vectors: np.ndarray) -> None:
+        """Append vectors under the given chunk ids."""
+        ...
+
+    def remove(self, ids: set[str]) -> None:
+        """Drop the vectors of these chunk ids (unknown ids are ignored)."""
+        ...
+
+    def search(self, vector: np.ndarray, k: int) -> list[tuple[str, float]]:
+        """Top ``k`` (chunk id, score) by inner product, best first."""
+        ...
+
+    def save(self, directory: Path) -> list[Path]:
+        """Write the index into ``directory``; return the files written (not yet fsynced)."""
+        ...
+
+    def load(self, directory: Path) -> None:
+        """Replace the contents with the index saved in ``directory``."""
+        ...
+
+
+@runtime_checkable
+class LexicalIndex(Protocol):
+    """Keyword (BM25) search over chunk texts."""
+
+    def __len__(self) -> int: ...
+
+    def ids(self) -> list[str]:
+        """Chunk ids in index order."""
+        ...
+
+    def add(self, ids: Sequence[str], texts: Sequence[str]) -> None:
+        """Index texts under the given chunk ids."""
+        ...
+
+    def remove(self, ids: set[str]) -> None:
+        """Drop these chunk ids (unknown ids are ignored)."""
+        ...
+
+    def search(self, query: str, k: int) -> list[tuple[str, float]]:
+        """Top ``k`` (chunk id, BM25 score), best first; no hits for a query of no known term."""
+        ...
+
+    def save(self, directory: Path) -> list[Path]:
+        """Write the index into ``directory``; return the files written (not yet fsynced)."""
+        ...
+
+    def load(self, directory: Path) -> None:
+        """Replace the contents with the index saved in ``directory``."""
+        ...
+
+
+@runtime_checkable
+class ChatModel(TokenCounter, Protocol):
+    """A chat language model that streams text."""
+
+    name: str
+    context_size: int
+
+    def stream(
+        self,
+        messages: Sequence[ChatMessage],
+        *,
+        max_tokens: int,
+        temperature: float = 0.0,
+        stop: Sequence[str] = (),
+    ) -> Iterator[str]:
+        """Yield the reply piece by piece; raise ModelError on failure."""
+        ...
+
+
+@runtime_checkable
+class DocumentRepository(Protocol):
+    """Documents and chunks of the committed index generation (the commit point)."""
+
+    def current_generation(self) -> int:
+        """The committed generation number (0 when nothing was ever committed)."""
+        ...
+
+    def commit(
+        self,
+        generation: int,
+        upserts: Sequence[tuple[Document, Sequence[Chunk]]],
+        deletes: Sequence[str],
+    ) -> None:
+        """In one transaction: replace/insert documents with their chunks, delete documents
+        by id, and set the committed generation."""
+        ...
+
+    def documents(self) -> list[Document]:
+        """Every document, ordered by source."""
+        ...
+
+    def document_by_source(self, source: str) -> Document | None: ...
+
+    def document_by_sha(self, sha256: str) -> Document | None: ...
+
+    def document(self, doc_id: str) -> Document | None: ...
+
+    def chunks(self) -> list[Chunk]:
+        """Every chunk, ordered by document and ordinal."""
+        ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,1 @@
+"""Services: use cases over domain ports; import only xnai.domain."""
