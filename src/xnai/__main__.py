@@ -1,0 +1,5 @@
+"""``python -m xnai``."""
+
+from xnai.cli.main import main
+
+main()

@@ -1,0 +1,1 @@
+"""Persistence adapters: files of index generations and the SQL repository."""

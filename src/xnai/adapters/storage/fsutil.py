@@ -1,0 +1,63 @@
+"""Durable file operations: write to a temp name, fsync, rename, fsync the directory."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+
+TMP_MARK = ".tmp-"
+FILE_MODE = 0o600
+DIR_MODE = 0o700
+
+
+def fsync_dir(path: Path) -> None:
+    """Flush a directory entry table so a rename inside it survives power loss."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def fsync_file(path: Path) -> None:
+    """Flush one file's data to disk."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def ensure_dir(path: Path) -> Path:
+    """Create ``path`` (owner-only) if missing."""
+    path.mkdir(parents=True, exist_ok=True, mode=DIR_MODE)
+    return path
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Replace ``path`` with ``data`` so readers see the old or the new file, never a mix."""
+    ensure_dir(path.parent)
+    tmp = path.with_name(f"{TMP_MARK}{path.name}.{os.getpid()}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        raise
+    fsync_dir(path.parent)
+
+
+def restrict_tree(path: Path) -> None:
+    """Give every file under ``path`` owner-only permissions."""
+    for root, dirs, files in os.walk(path):
+        for name in dirs:
+            os.chmod(os.path.join(root, name), DIR_MODE)
+        for name in files:
+            os.chmod(os.path.join(root, name), FILE_MODE)
+    os.chmod(path, DIR_MODE)

@@ -1,0 +1,135 @@
+"""Index generations on disk: ``index/gen-000007/``, the ``CURRENT`` pointer, the manifest."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import re
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from xnai.adapters.storage.fsutil import (
+    TMP_MARK,
+    atomic_write_bytes,
+    ensure_dir,
+    fsync_dir,
+    fsync_file,
+    restrict_tree,
+)
+
+_GEN = re.compile(r"^gen-(\d{6,})$")
+
+
+class FileIndexStore:
+    """Keeps generations under ``<data>/index`` and the manifest under ``<data>/knowledge``."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.root = ensure_dir(data_dir / "index")
+        self.knowledge = ensure_dir(data_dir / "knowledge")
+        self.pointer = self.root / "CURRENT"
+        self.manifest_path = self.knowledge / "ingest_manifest.json"
+        self._lock_path = self.root / ".writer.lock"
+
+    @contextmanager
+    def lock(self) -> Iterator[None]:
+        """Exclusive writer lock across processes (released by the kernel if we die)."""
+        fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+
+    def read_pointer(self) -> int | None:
+        """Generation named by ``CURRENT``."""
+        try:
+            return int(self.pointer.read_text(encoding="ascii").strip())
+        except (FileNotFoundError, ValueError):
+            return None
+
+    def pointer_stamp(self) -> tuple[int, int] | None:
+        """(inode, mtime_ns) of ``CURRENT``: a rename always changes the inode."""
+        try:
+            st = self.pointer.stat()
+        except FileNotFoundError:
+            return None
+        return (st.st_ino, st.st_mtime_ns)
+
+    def generation_dir(self, generation: int) -> Path:
+        """Final directory of a generation."""
+        return self.root / f"gen-{generation:06d}"
+
+    def stage(self, generation: int) -> Path:
+        """A fresh temp directory beside the generations."""
+        staged = self.root / f"{TMP_MARK}gen-{generation:06d}-{os.getpid()}"
+        if staged.exists():
+            shutil.rmtree(staged)
+        staged.mkdir(mode=0o700)
+        return staged
+
+    def publish(self, staged: Path, generation: int) -> Path:
+        """fsync every staged file, rename the directory into place, fsync the parent."""
+        restrict_tree(staged)
+        for path in sorted(staged.rglob("*")):
+            if path.is_file():
+                fsync_file(path)
+            else:
+                fsync_dir(path)
+        fsync_dir(staged)
+        final = self.generation_dir(generation)
+        if final.exists():  # left by a run that died before committing: never referenced
+            shutil.rmtree(final)
+        os.replace(staged, final)
+        fsync_dir(self.root)
+        return final
+
+    def generations(self) -> list[int]:
+        """Published generations present on disk."""
+        found = (_GEN.match(p.name) for p in self.root.iterdir() if p.is_dir())
+        return sorted(int(m.group(1)) for m in found if m)
+
+    def set_pointer(self, generation: int) -> None:
+        """Atomically rewrite ``CURRENT``."""
+        atomic_write_bytes(self.pointer, f"{generation}\n".encode("ascii"))
+
+    def read_manifest(self) -> dict[str, Any] | None:
+        """The manifest, or None when absent or unreadable."""
+        try:
+            data = json.loads(self.manifest_path.read_text(encoding="utf-8"))
+        except (FileNotFoundError, json.JSONDecodeError):
+            return None
+        return data if isinstance(data, dict) else None
+
+    def write_manifest(self, manifest: dict[str, Any]) -> None:
+        """Atomically replace the manifest."""
+        text = json.dumps(manifest, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+        atomic_write_bytes(self.manifest_path, text.encode("utf-8"))
+
+    def cleanup(self, keep: set[int]) -> list[Path]:
+        """Remove temp leftovers anywhere we write and generations not kept."""
+        gone: list[Path] = []
+        for folder in (self.root, self.knowledge):
+            for path in folder.iterdir():
+                if path.name.startswith(TMP_MARK):
+                    _remove(path)
+                    gone.append(path)
+        for generation in self.generations():
+            if generation not in keep:
+                path = self.generation_dir(generation)
+                _remove(path)
+                gone.append(path)
+        if gone:
+            fsync_dir(self.root)
+        return gone
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)

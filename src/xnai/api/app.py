@@ -1,0 +1,51 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from xnai import __version__
+from xnai.api import errors
+from xnai.api.limits import BodyLimitMiddleware
+from xnai.api.routes import documents, health, openai_compat, query
+from xnai.bootstrap import Container, build, prepare_process
+from xnai.config import load_settings
+
+log = logging.getLogger("xnai.api")
+
+
+def create_app(container: Container, *, warm: bool = True) -> FastAPI:
+    """An app serving ``container``; with ``warm`` the model loads in the background."""
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if warm:
+            threading.Thread(target=container.warm_up, name="xnai-warm-up", daemon=True).start()
+        yield
+
+    app = FastAPI(
+        title="Xoe-NovAi",
+        version=__version__,
+        summary="Answers from your own documents, with cited sources, offline.",
+        lifespan=lifespan,
+    )
+    app.state.container = container
+    errors.install(app)
+    for module in (health, query, openai_compat, documents):
+        app.include_router(module.router)
+    max_bytes = int(container.settings.server.max_body_mb * 1024 * 1024)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=max_bytes)
+    return app
+
+
+def app_from_environment() -> FastAPI:
+    """Factory for ``uvicorn --factory``: settings from config file and environment."""
+    prepare_process()
+    container = build(load_settings())
+    container.open_index()
+    return create_app(container)

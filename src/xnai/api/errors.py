@@ -1,0 +1,74 @@
+"""The one place where errors become HTTP responses."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from xnai.domain.errors import (
+    ConfigError,
+    DocumentError,
+    ModelError,
+    ModelUnavailableError,
+    NotFoundError,
+    NotReadyError,
+    UnsupportedFileError,
+    XnaiError,
+)
+
+log = logging.getLogger("xnai.api")
+
+STATUS: list[tuple[type[XnaiError], int]] = [
+    (NotFoundError, 404),
+    (UnsupportedFileError, 415),
+    (DocumentError, 422),
+    (NotReadyError, 503),
+    (ModelUnavailableError, 503),
+    (ModelError, 502),
+    (ConfigError, 500),
+    (XnaiError, 400),
+]
+
+
+def status_for(exc: XnaiError) -> int:
+    """HTTP status of a domain error (most specific class first)."""
+    return next(code for kind, code in STATUS if isinstance(exc, kind))
+
+
+def error_body(message: str, **extra: object) -> dict[str, object]:
+    """The JSON shape of every error."""
+    return {"error": message, **extra}
+
+
+def install(app: FastAPI) -> None:
+    """Register the exception handlers."""
+
+    @app.exception_handler(XnaiError)
+    async def _domain(_: Request, exc: XnaiError) -> JSONResponse:
+        code = status_for(exc)
+        headers = {"Retry-After": "5"} if code == 503 else None
+        return JSONResponse(error_body(str(exc)), status_code=code, headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        details = [
+            {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
+            for e in exc.errors()
+        ]
+        return JSONResponse(error_body("invalid request", detail=details), status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        message = "not found" if exc.status_code == 404 else str(exc.detail)
+        return JSONResponse(
+            error_body(message), status_code=exc.status_code, headers=getattr(exc, "headers", None)
+        )
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return JSONResponse(error_body("internal error"), status_code=500)

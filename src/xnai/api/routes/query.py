@@ -1,0 +1,90 @@
+"""POST /v1/query (and its alias /query): answers with citations, JSON or SSE."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from xnai.api.deps import ContainerDep
+from xnai.api.schemas import QueryRequest, QueryResponse
+from xnai.bootstrap import Container
+from xnai.domain.models import Answer, SearchMode
+from xnai.services.answer import Done, Prepared, Token
+
+router = APIRouter(tags=["query"])
+
+
+def prepare(c: Container, body: QueryRequest) -> Prepared:
+    """Retrieval and prompt for a query request, defaults from config."""
+    rag = c.settings.rag
+    return c.answers.prepare(
+        body.query,
+        mode=SearchMode(body.mode or rag.mode),
+        top_k=body.top_k or rag.top_k,
+        max_tokens=body.max_tokens,
+    )
+
+
+def retrieval_only(c: Container, body: QueryRequest, started: float) -> dict[str, Any]:
+    """Sources without generation: the answer text is empty."""
+    rag = c.settings.rag
+    citations, retrieval_ms = c.answers.sources(
+        body.query, mode=SearchMode(body.mode or rag.mode), top_k=body.top_k or rag.top_k
+    )
+    answer = Answer("", citations, c.model.name, retrieval_ms, 0.0, grounded=bool(citations))
+    return payload(answer, started)
+
+
+def payload(answer: Answer, started: float) -> dict[str, Any]:
+    """The JSON body of an answer."""
+    return {
+        "response": answer.text,
+        "sources": [c.as_dict() for c in answer.citations],
+        "metadata": {
+            "processing_time": round(time.perf_counter() - started, 4),
+            "retrieval_ms": round(answer.retrieval_ms, 2),
+            "generation_ms": round(answer.generation_ms, 2),
+            "model": answer.model,
+            "grounded": answer.grounded,
+        },
+    }
+
+
+def sse(event: str, data: dict[str, Any]) -> str:
+    """One server-sent event."""
+    return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
+
+
+def _events(c: Container, prepared: Prepared, started: float) -> Iterator[str]:
+    try:
+        for event in c.answers.stream(prepared):
+            if isinstance(event, Token):
+                yield sse("token", {"text": event.text})
+            elif isinstance(event, Done):
+                yield sse("done", payload(event.answer, started))
+    except Exception as exc:  # headers are sent: report in-band, never a broken stream
+        yield sse("error", {"error": str(exc) or type(exc).__name__})
+
+
+@router.post("/v1/query", response_model=QueryResponse)
+@router.post("/query", response_model=QueryResponse, include_in_schema=False)
+async def query(body: QueryRequest, c: ContainerDep) -> Any:
+    """Answer a question from the library."""
+    started = time.perf_counter()
+    if not body.generate:
+        return await run_in_threadpool(retrieval_only, c, body, started)
+    prepared = await run_in_threadpool(prepare, c, body)
+    if body.stream:
+        return StreamingResponse(
+            _events(c, prepared, started),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
+    answer = await run_in_threadpool(c.answers.complete, prepared)
+    return payload(answer, started)

