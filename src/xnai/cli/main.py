@@ -48,6 +48,7 @@ def _root(
     if version:
         out.print(f"xnai {__version__}")
         raise typer.Exit()
+    _state.clear()  # one invocation, one configuration (CliRunner reuses the process)
     _state["config"] = config
 
 
@@ -128,9 +129,9 @@ def _progress() -> Progress:
 def _print_report(r: IngestReport) -> None:
     for label, items in (("added", r.added), ("replaced", r.replaced)):
         for src in items:
-            out.print(f"[green]{label}[/green]    {src}")
+            out.print(f"[green]{label}[/green]    {escape(src)}", soft_wrap=True)
     for src, why in r.failed:
-        err.print(f"[red]failed[/red]   {escape(src)}: {escape(why)}")
+        err.print(f"[red]failed[/red]   {escape(src)}: {escape(why)}", soft_wrap=True)
     out.print(
         f"{len(r.added)} added, {len(r.replaced)} replaced, {len(r.unchanged)} unchanged, "
         f"{len(r.failed)} failed; {r.chunks_added} chunks; generation {r.generation}"
@@ -245,7 +246,7 @@ def index_verify() -> None:
 
     problems = check(container().kb)
     for p in problems:
-        err.print(f"[red]inconsistent[/red] {p}")
+        err.print(f"[red]inconsistent[/red] {escape(p)}", soft_wrap=True)
     if problems:
         raise typer.Exit(code=1)
     out.print("OK: index, database and manifest agree")
@@ -267,5 +268,5 @@ def main() -> None:
     try:
         app()
     except XnaiError as exc:
-        err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
+        err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
         sys.exit(2)

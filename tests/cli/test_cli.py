@@ -1,0 +1,111 @@
+"""The xnai command line, driven in-process with real files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from tests.fixtures_docs import make_docx, minimal_pdf, random_bytes
+from xnai.cli.main import app
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    data = tmp_path / "data"
+    monkeypatch.setenv("XNAI_STORAGE__DATA_DIR", str(data))
+    monkeypatch.setenv("XNAI_MODELS__EMBEDDER_BACKEND", "fake")
+    monkeypatch.setenv("XNAI_MODELS__LLM_BACKEND", "fake")
+    monkeypatch.setenv("XNAI_INGEST__MAX_FILE_MB", "0.05")  # 51 KiB
+    return data
+
+
+def invoke(*args: str) -> tuple[int, str]:
+    result = runner.invoke(app, list(args))
+    return result.exit_code, result.output
+
+
+def test_init_creates_an_owner_only_data_directory(env: Path) -> None:
+    code, out = invoke("init")
+    assert code == 0, out
+    assert "generation 0" in out
+    assert env.stat().st_mode & 0o777 == 0o700
+
+
+def test_bad_inputs_get_per_file_errors_and_the_batch_continues(env: Path, tmp_path: Path) -> None:
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    (lib / "good.md").write_text("# Good\n\nThe turbine spins at 3000 rpm.\n")
+    (lib / "latin1.txt").write_bytes("Le café est très chaud.".encode("latin-1"))
+    (lib / "report.pdf").write_bytes(minimal_pdf("Quarterly revenue grew nine percent."))
+    make_docx(lib / "memo.docx", heading="Memo", paragraphs=["Lunch is at noon."])
+    (lib / "corrupt.pdf").write_bytes(minimal_pdf("x")[:60])
+    (lib / "binary.txt").write_bytes(random_bytes(2000))
+    (lib / "empty.md").write_bytes(b"")
+    (lib / "huge.txt").write_text("word " * 20000)  # 100 KB > 51 KiB limit
+    code, out = invoke("ingest", str(lib))
+    assert code == 1
+    failed = {
+        line.split()[1].rsplit("/", 1)[-1].rstrip(":"): line
+        for line in out.splitlines()
+        if line.startswith("failed")
+    }
+    assert set(failed) == {"corrupt.pdf", "binary.txt", "empty.md", "huge.txt"}
+    assert "corrupt PDF" in failed["corrupt.pdf"]
+    assert "binary" in failed["binary.txt"]
+    assert "empty file" in failed["empty.md"]
+    assert "over the limit" in failed["huge.txt"] and "ingest.max_file_mb" in out
+    assert "4 added, 0 replaced, 0 unchanged, 4 failed" in out
+
+    code, out = invoke("index", "stats")
+    assert json.loads(out)["documents"] == 4
+    code, out = invoke("ask", "--json", "How hot is the café?")
+    assert code == 0
+    answer = json.loads(out)
+    assert "café" in answer["response"]
+    assert answer["sources"][0]["source"].endswith("latin1.txt")
+
+
+def test_reingest_is_a_no_op_and_remove_deletes(env: Path, tmp_path: Path) -> None:
+    doc = tmp_path / "a.md"
+    doc.write_text("# A\n\nAlpha text about valves.\n")
+    assert invoke("ingest", str(doc))[0] == 0
+    code, out = invoke("ingest", str(doc))
+    assert "0 added, 0 replaced, 1 unchanged" in out
+    code, out = invoke("remove", str(doc))
+    assert code == 0 and "removed" in out
+    assert json.loads(invoke("index", "stats")[1])["documents"] == 0
+    code, out = invoke("remove", str(doc))
+    assert code != 0
+
+
+def test_ask_streams_then_lists_citations(env: Path, tmp_path: Path) -> None:
+    doc = tmp_path / "pump.md"
+    doc.write_text("# Pump\n\nThe coolant pump runs at 1450 rpm.\n")
+    invoke("ingest", str(doc))
+    code, out = invoke("ask", "How fast does the coolant pump run?")
+    assert code == 0
+    assert "1450 rpm" in out
+    assert "Sources" in out and "pump.md" in out
+
+
+def test_index_verify_reports_ok(env: Path, tmp_path: Path) -> None:
+    doc = tmp_path / "a.md"
+    doc.write_text("# A\n\nSome words.\n")
+    invoke("ingest", str(doc))
+    code, out = invoke("index", "verify")
+    assert code == 0 and "OK" in out
+
+
+def test_config_show_redacts_secrets(env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XNAI_MODELS__OPENAI_API_KEY", "sk-secret-123")
+    code, out = invoke("config", "show")
+    assert code == 0
+    shown = json.loads(out)
+    assert shown["models"]["openai_api_key"] == "**********"
+    assert "sk-secret-123" not in out
+    assert shown["enterprise"]["circuit_breaker"] == {"fail_max": 3, "reset_timeout": 60.0}

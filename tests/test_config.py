@@ -1,0 +1,76 @@
+"""Configuration: file, environment, validation messages, redaction, telemetry off."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from xnai.config import TELEMETRY_OFF, disable_telemetry, load_settings, redacted
+from xnai.domain.errors import ConfigError
+
+
+def test_repository_config_file_is_valid_and_has_the_seed_sections() -> None:
+    path = Path(__file__).parents[1] / "config.toml"
+    s = load_settings(path)
+    assert s.enterprise.circuit_breaker.fail_max == 3
+    assert s.enterprise.circuit_breaker.reset_timeout == 60
+    assert s.enterprise.security.session_timeout == 28800
+    assert s.enterprise.monitoring.prometheus_port == 8001
+    assert s.models.max_seq_length == 256
+
+
+def test_environment_overrides_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("[rag]\ntop_k = 3\nmode = 'dense'\n")
+    monkeypatch.setenv("XNAI_RAG__TOP_K", "9")
+    s = load_settings(cfg)
+    assert (s.rag.top_k, s.rag.mode) == (9, "dense")
+
+
+def test_invalid_value_names_the_key_and_the_allowed_values(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("[rag]\nmode = 'fuzzy'\n")
+    with pytest.raises(ConfigError) as err:
+        load_settings(cfg)
+    message = str(err.value)
+    assert "rag.mode" in message
+    assert "'dense', 'lexical' or 'hybrid'" in message
+    assert "'fuzzy'" in message
+
+
+def test_unknown_key_and_out_of_range_are_refused(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("[rag]\ntopk = 3\n[ingest]\nchunk_tokens = 100\nchunk_overlap = 100\n")
+    with pytest.raises(ConfigError) as err:
+        load_settings(cfg)
+    assert "rag.topk" in str(err.value)
+    assert "ingest.chunk_overlap" in str(err.value)
+
+
+def test_broken_toml_and_missing_file(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("[rag\n")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_settings(cfg)
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_settings(tmp_path / "absent.toml")
+
+
+def test_secrets_are_redacted(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XNAI_MODELS__OPENAI_API_KEY", "sk-very-secret")
+    shown = redacted(load_settings())
+    assert shown["models"]["openai_api_key"] == "**********"
+    assert "sk-very-secret" not in repr(shown)
+
+
+def test_telemetry_is_switched_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    for key in TELEMETRY_OFF:
+        monkeypatch.delenv(key, raising=False)
+    disable_telemetry()
+    assert os.environ["CHAINLIT_NO_TELEMETRY"] == "true"
+    assert os.environ["DO_NOT_TRACK"] == "1"
+    assert os.environ["LANGCHAIN_TRACING_V2"] == "false"
+    assert os.environ["SCARF_NO_ANALYTICS"] == "true"
+    assert os.environ["CRAWL4AI_TELEMETRY"] == "0"
