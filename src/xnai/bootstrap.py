@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import threading
@@ -107,6 +108,16 @@ class Container:
         from xnai.adapters.loaders.registry import loader_for
 
         return loader_for(path, self.loaders)
+
+    def keep_original(self, name: str, data: bytes) -> Path:
+        """Store an uploaded file's bytes (content-addressed, owner-only) and return the path."""
+        from xnai.adapters.storage.fsutil import atomic_write_bytes
+
+        digest = hashlib.sha256(data).hexdigest()
+        path = self.settings.data_dir / "originals" / f"{digest}{Path(name).suffix.lower()}"
+        if not path.exists():
+            atomic_write_bytes(path, data)
+        return path
 
     def close(self) -> None:
         """Release database connections."""

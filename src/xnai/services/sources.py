@@ -64,3 +64,25 @@ def file_sources(
             yield (name, exc)
         except Exception as exc:  # a parser bug must not stop the batch
             yield (name, DocumentError(f"could not parse: {type(exc).__name__}: {exc}"))
+
+
+def upload_sources(
+    uploads: Iterable[tuple[str, bytes]],
+    loader_for: Callable[[Path], Loader],
+    max_bytes: int,
+) -> Iterator[Source | Failure]:
+    """Sources for uploaded files, identified as ``upload:<name>`` so a re-upload replaces."""
+    for name, data in uploads:
+        source = f"upload:{name}"
+        try:
+            if len(data) > max_bytes:
+                raise DocumentError(
+                    f"file is {len(data) / MB:.1f} MB, over the limit of {max_bytes / MB:.1f} MB "
+                    "(config key ingest.max_file_mb)"
+                )
+            path = Path(name)
+            yield to_source(source, data, loader_for(path), path)
+        except XnaiError as exc:
+            yield (source, exc)
+        except Exception as exc:  # a parser bug must not stop the batch
+            yield (source, DocumentError(f"could not parse: {type(exc).__name__}: {exc}"))
