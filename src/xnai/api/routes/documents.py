@@ -1,10 +1,9 @@
-"""The library: list and delete documents."""
+"""The library: list, upload and delete documents."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from pathlib import PurePath
+from typing import Any
 
 from fastapi import APIRouter, UploadFile
 from starlette.concurrency import run_in_threadpool
