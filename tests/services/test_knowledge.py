@@ -163,3 +163,15 @@ def test_files_are_owner_only(container: Container, library: Path) -> None:
     for path in [data / "xnai.db", *(data / "index").rglob("*")]:
         if path.is_file():
             assert path.stat().st_mode & 0o077 == 0, path
+
+
+def test_a_reader_sees_a_generation_committed_by_another_process(
+    make_container, library: Path, tmp_path: Path
+) -> None:
+    server = make_container(tmp_path / "shared")
+    assert server.kb.snapshot.generation == 0
+    writer = make_container(tmp_path / "shared")  # e.g. `xnai ingest` while serving
+    ingest(writer, library)
+    snap = server.kb.snapshot  # a stat of CURRENT notices the new pointer
+    assert snap.generation == 1
+    assert len(snap.documents) == 2
