@@ -1,0 +1,268 @@
+"""Write docs/reference/config.md from the pydantic models in ``xnai.config``.
+
+Run ``python scripts/gen_config_reference.py`` after changing a setting;
+``--check`` exits with status 1 when the committed page is out of date.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import types
+import typing
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Literal
+
+import annotated_types
+from pydantic import BaseModel, SecretStr
+from pydantic.fields import FieldInfo
+
+from xnai.config import Settings
+
+OUTPUT = Path(__file__).resolve().parent.parent / "docs" / "reference" / "config.md"
+ENV_PREFIX = "XNAI_"
+ENV_DELIMITER = "__"
+
+# Fuller explanations than the one-word descriptions some fields carry; a key not listed
+# here shows its field's own description. test_docs fails when a key here no longer exists.
+NOTES: dict[str, str] = {
+    "enterprise.name": "Display name of this installation.",
+    "enterprise.environment": "Kind of deployment; reserved for planned production checks.",
+    "enterprise.monitoring.enabled": "Planned: Prometheus metrics.",
+    "enterprise.monitoring.prometheus_port": "Planned: port of the metrics endpoint.",
+    "enterprise.monitoring.log_level": "Log level of `xnai serve`.",
+    "enterprise.security.session_timeout": "Planned: how long a session lasts, in seconds.",
+    "enterprise.security.failed_login_lockout": "Planned: failed logins before a lockout.",
+    "enterprise.security.mfa_required": "Planned: require TOTP for every user.",
+    "enterprise.security.encryption_enabled": "Planned: encryption at rest.",
+    "enterprise.security.master_key": "Planned: key for encryption at rest. Secret: "
+    "`xnai config show` prints it redacted.",
+    "enterprise.compliance.frameworks": "Planned: frameworks the compliance self-audit checks.",
+    "enterprise.compliance.retention_days": "Planned: retention of audit records.",
+    "enterprise.circuit_breaker.fail_max": "Planned: consecutive model failures that open "
+    "the circuit breaker.",
+    "enterprise.circuit_breaker.reset_timeout": "Planned: seconds before a trial call "
+    "after the breaker opened.",
+    "models.llm_backend": "`llama_cpp`: a GGUF file in-process; `openai`: an "
+    "OpenAI-compatible server; `fake`: deterministic test model.",
+    "models.llm_path": "A GGUF file to load instead of the bundled preset.",
+    "models.llm_preset": "Bundled model used when `models.llm_path` is unset.",
+    "models.n_ctx": "Context window of the model in tokens (prompt, sources and answer).",
+    "models.n_threads": "CPU threads llama.cpp uses to generate.",
+    "models.n_batch": "Prompt tokens llama.cpp evaluates per step.",
+    "models.temperature": "Sampling temperature; low values keep answers close to the sources.",
+    "models.max_tokens": "Longest answer, in tokens, unless a request asks for less or more.",
+    "models.openai_base_url": "Base URL of the OpenAI-compatible server (backend `openai`).",
+    "models.openai_model": "Model name sent to the server (backend `openai`).",
+    "models.openai_api_key": "Bearer token for the server, if it wants one. Secret.",
+    "models.timeout_s": "Seconds to wait for the model server (backend `openai`).",
+    "models.embedder_backend": "`onnx`: all-MiniLM-L6-v2 int8 ONNX, 384 dimensions; "
+    "`fake`: deterministic hashing embedder for tests.",
+    "models.embed_batch_size": "Texts embedded per batch during ingest.",
+    "models.embed_threads": "CPU threads of the embedding model.",
+    "models.max_seq_length": "Word pieces the embedding model reads per text; "
+    "longer texts are truncated.",
+    "models.models_dir": "Where bundled GGUF models are assembled.",
+    "rag.mode": "Default retrieval mode.",
+    "rag.top_k": "Chunks retrieved per question.",
+    "rag.candidates": "Chunks each retriever (dense, lexical) returns before fusion.",
+    "rag.min_score": "Best dense cosine similarity below which the library counts as "
+    "silent on the question: the answer then says so instead of guessing.",
+    "rag.context_tokens": "Token budget for quoted sources; 0: what `models.n_ctx` leaves "
+    "after the prompt and the answer.",
+    "rag.rrf_k": "Constant k of reciprocal-rank fusion: score = sum of 1 / (k + rank).",
+    "ingest.chunk_tokens": "Longest chunk, in word pieces of the embedding model.",
+    "ingest.chunk_overlap": "Word pieces shared by neighbouring chunks; "
+    "must be smaller than `ingest.chunk_tokens`.",
+    "ingest.max_file_mb": "Larger files are refused with a per-file error.",
+    "ingest.commit_every_chunks": "A long ingest commits a new index generation "
+    "after this many new chunks.",
+    "ingest.suffixes": "File types picked up when a folder is ingested.",
+    "storage.data_dir": "Database, index generations and manifest; a relative path is "
+    "relative to the working directory.",
+    "storage.database_url": "SQLAlchemy URL; empty: the SQLite file `xnai.db` in the data "
+    "directory. A PostgreSQL URL needs the `postgres` extra.",
+    "storage.keep_generations": "Committed index generations kept on disk.",
+    "server.host": "Address `xnai serve` binds to.",
+    "server.port": "Port `xnai serve` listens on.",
+    "server.max_body_mb": "Larger request bodies get HTTP 413.",
+    "server.cors_origins": "Planned: browser origins allowed to call the API (no CORS "
+    "headers are sent yet).",
+}
+
+HEADER = """\
+# Configuration reference
+
+<!-- Generated by scripts/gen_config_reference.py from xnai.config; do not edit by hand. -->
+
+Every setting of Xoe-NovAi, by section, as read from `config.toml`. Each key can also be
+set with an environment variable named `XNAI_<SECTION>__<KEY>` in upper case (nested
+sections add one `__` per level); the environment wins over the file. Lists are given to
+environment variables as JSON, for example `XNAI_INGEST__SUFFIXES='[".md", ".txt"]'`.
+An invalid value stops start-up with a message naming the key and the allowed values.
+See [Configure Xoe-NovAi](../how-to/configure.md) for where the file is read from.
+"""
+
+
+def _is_section(annotation: Any) -> bool:
+    return isinstance(annotation, type) and issubclass(annotation, BaseModel)
+
+
+def sections(
+    model: type[BaseModel], prefix: tuple[str, ...] = ()
+) -> Iterator[tuple[tuple[str, ...], type[BaseModel]]]:
+    """Every (dotted path, model) pair in document order, sections before subsections."""
+    leaves = [n for n, f in model.model_fields.items() if not _is_section(f.annotation)]
+    if prefix and leaves:
+        yield prefix, model
+    for name, field in model.model_fields.items():
+        if _is_section(field.annotation):
+            yield from sections(typing.cast(type[BaseModel], field.annotation), (*prefix, name))
+
+
+def type_name(annotation: Any) -> str:
+    """A short readable type: ``int``, ``path or unset``, ``list of text``."""
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if origin is Literal:
+        return type_name(type(args[0]))
+    if origin in (typing.Union, types.UnionType):
+        named = [type_name(a) for a in args if a is not type(None)]
+        suffix = " or unset" if type(None) in args else ""
+        return " or ".join(named) + suffix
+    if origin is list:
+        return f"list of {type_name(args[0])}" if args else "list"
+    return {
+        bool: "boolean",
+        int: "integer",
+        float: "number",
+        str: "text",
+        Path: "path",
+        SecretStr: "secret text",
+    }.get(annotation, getattr(annotation, "__name__", str(annotation)))
+
+
+def toml_value(value: Any) -> str:
+    """``value`` as it would be written in config.toml."""
+    if value is None:
+        return "unset"
+    if isinstance(value, SecretStr):
+        return '""' if not value.get_secret_value() else "(secret)"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, Path) and not value.is_absolute() and str(value)[0] not in "~.":
+        return f'"./{value}"'
+    if isinstance(value, str | Path):
+        return f'"{value}"'
+    if isinstance(value, list):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    return repr(value)
+
+
+def allowed(field: FieldInfo) -> str:
+    """Allowed values or bounds, e.g. ``1 ≤ x ≤ 100`` or ``"dense", "hybrid"``."""
+    literal = _literal_args(field.annotation)
+    if literal:
+        return ", ".join(toml_value(v) for v in literal)
+    lower = upper = ""
+    for item in field.metadata:
+        if isinstance(item, annotated_types.Ge):
+            lower = f"{item.ge} ≤ "
+        elif isinstance(item, annotated_types.Gt):
+            lower = f"{item.gt} < "
+        elif isinstance(item, annotated_types.Le):
+            upper = f" ≤ {item.le}"
+        elif isinstance(item, annotated_types.Lt):
+            upper = f" < {item.lt}"
+    return f"{lower}x{upper}" if lower or upper else ""
+
+
+def _literal_args(annotation: Any) -> tuple[Any, ...]:
+    """Literal values of ``annotation`` or of a list of literals."""
+    origin = typing.get_origin(annotation)
+    if origin is Literal:
+        return typing.get_args(annotation)
+    if origin is list:
+        (inner,) = typing.get_args(annotation) or (None,)
+        return _literal_args(inner)
+    return ()
+
+
+def env_name(path: tuple[str, ...]) -> str:
+    """The environment variable that overrides the key at ``path``."""
+    return ENV_PREFIX + ENV_DELIMITER.join(path).upper()
+
+
+def describe(dotted: str, field: FieldInfo) -> str:
+    """The note kept here, else the field's own description."""
+    text = NOTES.get(dotted) or field.description or ""
+    if text and not text[0].isupper() and not text.startswith("`"):
+        text = text[0].upper() + text[1:]
+    if text and not text.endswith("."):
+        text += "."
+    return text.replace("|", "\\|")
+
+
+def section_table(path: tuple[str, ...], model: type[BaseModel]) -> str:
+    """The markdown of one section: heading and one row per key."""
+    lines = [
+        f"## `[{'.'.join(path)}]`",
+        "",
+        "| key | type | default | allowed | description | environment variable |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, field in model.model_fields.items():
+        if _is_section(field.annotation):
+            continue
+        dotted = ".".join((*path, name))
+        cells = [
+            f"`{name}`",
+            type_name(field.annotation),
+            f"`{toml_value(field.default)}`",
+            allowed(field),
+            describe(dotted, field),
+            f"`{env_name((*path, name))}`",
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def setting_keys(model: type[BaseModel] = Settings) -> list[str]:
+    """Every dotted key of the settings."""
+    return [
+        ".".join((*path, name))
+        for path, section in sections(model)
+        for name, field in section.model_fields.items()
+        if not _is_section(field.annotation)
+    ]
+
+
+def render() -> str:
+    """The whole reference page."""
+    parts = [HEADER]
+    parts.extend(section_table(path, model) for path, model in sections(Settings))
+    return "\n".join(parts)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Write the page, or with ``--check`` report whether it is current."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="fail when the page is stale")
+    parser.add_argument("--output", type=Path, default=OUTPUT)
+    args = parser.parse_args(argv)
+    text = render()
+    if args.check:
+        current = args.output.read_text(encoding="utf-8") if args.output.exists() else ""
+        if current != text:
+            print(f"{args.output} is out of date: run scripts/gen_config_reference.py")
+            return 1
+        return 0
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(text, encoding="utf-8")
+    print(f"wrote {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
