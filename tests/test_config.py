@@ -74,3 +74,21 @@ def test_telemetry_is_switched_off(monkeypatch: pytest.MonkeyPatch) -> None:
     assert os.environ["LANGCHAIN_TRACING_V2"] == "false"
     assert os.environ["SCARF_NO_ANALYTICS"] == "true"
     assert os.environ["CRAWL4AI_TELEMETRY"] == "0"
+
+
+def test_relative_paths_are_relative_to_the_config_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cfg_dir = tmp_path / "etc"
+    cfg_dir.mkdir()
+    cfg = cfg_dir / "config.toml"
+    cfg.write_text("[storage]\ndata_dir = 'lib-data'\n")
+    monkeypatch.chdir(tmp_path)
+    assert load_settings(cfg).data_dir == cfg_dir / "lib-data"
+
+
+def test_legacy_xoe_prefix_is_honoured_below_xnai(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XOE_RAG__TOP_K", "7")
+    assert load_settings().rag.top_k == 7
+    monkeypatch.setenv("XNAI_RAG__TOP_K", "8")
+    assert load_settings().rag.top_k == 8

@@ -7,9 +7,18 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
 from pydantic_settings import (
     BaseSettings,
+    EnvSettingsSource,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
@@ -155,7 +164,8 @@ class Settings(BaseSettings):
     storage: Storage = Storage()
     server: Server = Server()
 
-    _toml_file: Path | None = None
+    # Relative paths are relative to the config file that set them (else the working dir).
+    _base_dir: Path | None = PrivateAttr(default=None)
 
     @classmethod
     def settings_customise_sources(
@@ -167,17 +177,26 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         toml = TomlConfigSettingsSource(settings_cls, toml_file=_CONFIG_FILE.get("path"))
-        return (init_settings, env_settings, toml)
+        # XOE_* is the predecessor's prefix: still honoured, below XNAI_*.
+        legacy = EnvSettingsSource(settings_cls, env_prefix="XOE_", env_nested_delimiter="__")
+        return (init_settings, env_settings, legacy, toml)
+
+    def absolute(self, path: Path) -> Path:
+        """``path`` made absolute against the config file's directory."""
+        path = path.expanduser()
+        if not path.is_absolute() and self._base_dir is not None:
+            path = self._base_dir / path
+        return path.resolve()
 
     @property
     def data_dir(self) -> Path:
         """Absolute data directory."""
-        return self.storage.data_dir.expanduser().resolve()
+        return self.absolute(self.storage.data_dir)
 
     @property
     def models_dir(self) -> Path:
         """Absolute directory of assembled model files."""
-        return self.models.models_dir.expanduser().resolve()
+        return self.absolute(self.models.models_dir)
 
 
 _CONFIG_FILE: dict[str, Path | None] = {"path": None}
@@ -206,11 +225,13 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
             raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
     _CONFIG_FILE["path"] = path
     try:
-        return Settings(**overrides)
+        settings = Settings(**overrides)
     except ValidationError as exc:
         raise ConfigError(describe_validation_error(exc, path)) from None
     finally:
         _CONFIG_FILE["path"] = None
+    settings._base_dir = path.resolve().parent if path is not None else None
+    return settings
 
 
 def describe_validation_error(exc: ValidationError, path: Path | None) -> str:

@@ -175,3 +175,13 @@ def test_a_reader_sees_a_generation_committed_by_another_process(
     snap = server.kb.snapshot  # a stat of CURRENT notices the new pointer
     assert snap.generation == 1
     assert len(snap.documents) == 2
+
+
+def test_opening_does_not_wait_for_a_writer_holding_the_lock(
+    make_container, library: Path, tmp_path: Path
+) -> None:
+    writer = make_container(tmp_path / "shared")
+    ingest(writer, library)
+    with writer.kb.store.lock():  # a long ingest in another process
+        reader = make_container(tmp_path / "shared")  # would deadlock if open() waited
+        assert reader.kb.snapshot.generation == 1

@@ -33,6 +33,10 @@ def create_app(container: Container, *, warm: bool = True) -> FastAPI:
         version=__version__,
         summary="Answers from your own documents, with cited sources, offline.",
         lifespan=lifespan,
+        # The interactive pages load their scripts from a CDN: an offline product serves
+        # only the schema (/openapi.json).
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.container = container
     errors.install(app)

@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import json
 
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
-class BodyTooLarge(Exception):
-    """Raised inside receive() when the body passes the limit."""
+class BodyTooLarge(HTTPException):
+    """Raised inside receive() when the body passes the limit.
+
+    An HTTPException, because FastAPI turns any other error while reading a body into 400.
+    """
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"request body too large (limit {limit} bytes)")
 
 
 class BodyLimitMiddleware:
@@ -35,7 +42,7 @@ class BodyLimitMiddleware:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_bytes:
-                    raise BodyTooLarge
+                    raise BodyTooLarge(self.max_bytes)
             return message
 
         async def tracking_send(message: Message) -> None:

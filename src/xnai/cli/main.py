@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -142,38 +143,47 @@ def _print_report(r: IngestReport) -> None:
 def remove(ref: Annotated[str, typer.Argument(help="document id or source path")]) -> None:
     """Delete a document from every index."""
     c = container()
-    source = str(Path(ref).resolve()) if Path(ref).exists() else ref
-    doc = c.kb.remove(source)
+    known = c.kb.repo.document(ref) or c.kb.repo.document_by_source(ref)
+    # A path names its source by absolute path, whether or not the file still exists.
+    doc = c.kb.remove(ref if known else str(Path(ref).resolve()))
     out.print(f"removed {doc.doc_id} ({doc.source}); {len(doc.chunk_ids)} chunks")
 
 
 @app.command()
 def ask(
     question: Annotated[str, typer.Argument(help="what to ask")],
-    mode: Annotated[SearchMode, typer.Option(help="retrieval mode")] = SearchMode.HYBRID,
+    mode: Annotated[
+        SearchMode | None, typer.Option(help="retrieval mode; default from rag.mode")
+    ] = None,
     top_k: Annotated[int | None, typer.Option(help="chunks to retrieve")] = None,
     max_tokens: Annotated[int | None, typer.Option(help="answer length limit")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
 ) -> None:
     """Answer a question from the library, streaming, then list the citations."""
     c = container()
+    rag = settings().rag
+    started = time.perf_counter()
     prepared = c.answers.prepare(
-        question, mode=mode, top_k=top_k or settings().rag.top_k, max_tokens=max_tokens
+        question,
+        mode=mode or SearchMode(rag.mode),
+        top_k=top_k or rag.top_k,
+        max_tokens=max_tokens,
     )
     for event in c.answers.stream(prepared):
         if isinstance(event, Token) and not as_json:
             out.print(event.text, end="", soft_wrap=True, markup=False, highlight=False)
         elif isinstance(event, Done):
-            _print_answer(event, as_json)
+            _print_answer(event, as_json, time.perf_counter() - started)
 
 
-def _print_answer(done: Done, as_json: bool) -> None:
+def _print_answer(done: Done, as_json: bool, elapsed: float) -> None:
     a = done.answer
     if as_json:
         payload = {
             "response": a.text,
             "sources": [c.as_dict() for c in a.citations],
             "metadata": {
+                "processing_time": round(elapsed, 4),
                 "model": a.model,
                 "retrieval_ms": round(a.retrieval_ms, 1),
                 "generation_ms": round(a.generation_ms, 1),

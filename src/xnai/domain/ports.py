@@ -172,6 +172,10 @@ class IndexStore(Protocol):
         """Exclusive writer lock across processes."""
         ...
 
+    def try_lock(self) -> AbstractContextManager[bool]:
+        """The writer lock if free right now: yields whether it was acquired."""
+        ...
+
     def read_pointer(self) -> int | None:
         """Generation named by the pointer file, or None when absent."""
         ...

@@ -107,8 +107,14 @@ class KnowledgeBase:
     # -- reading -------------------------------------------------------------------------
 
     def open(self) -> Snapshot:
-        """Recover from any interrupted commit, then load the committed generation."""
-        self.recover()
+        """Recover from any interrupted commit, then load the committed generation.
+
+        When another process holds the writer lock it is mid-commit and owns recovery, so
+        readers do not wait for it.
+        """
+        with self.store.try_lock() as acquired:
+            if acquired:
+                self._recover_locked()
         return self.refresh(force=True)
 
     @property
@@ -126,8 +132,21 @@ class KnowledgeBase:
             if self._snapshot is not None and not force and stamp == self._stamp:
                 return self._snapshot
             self._stamp = stamp
-            self._snapshot = self._load(self.repo.current_generation())
+            self._snapshot = self._load_consistent()
             return self._snapshot
+
+    def _load_consistent(self, attempts: int = 5) -> Snapshot:
+        # Files and rows are read separately: a commit in between is detected by the
+        # generation number changing (or its directory vanishing), and the load is retried.
+        for _ in range(attempts):
+            generation = self.repo.current_generation()
+            try:
+                snap = self._load(generation)
+            except FileNotFoundError:
+                continue
+            if self.repo.current_generation() == generation:
+                return snap
+        raise XnaiError("the index kept changing while it was being loaded; try again")
 
     def _load(self, generation: int) -> Snapshot:
         vectors, lexical = self._new_vectors(), self._new_lexical()
@@ -184,6 +203,7 @@ class KnowledgeBase:
     ) -> IngestReport:
         """Add new, replace changed and skip unchanged sources; failures are per source."""
         with self.store.lock():
+            self._recover_locked()
             return self._ingest_locked(sources, user, progress)
 
     def _ingest_locked(
@@ -277,6 +297,7 @@ class KnowledgeBase:
     def remove(self, ref: str) -> Document:
         """Delete one document (by id or source) from every index; raise NotFoundError."""
         with self.store.lock():
+            self._recover_locked()
             doc = self.repo.document(ref) or self.repo.document_by_source(ref)
             if doc is None:
                 raise NotFoundError(f"no document with id or source {ref!r}")

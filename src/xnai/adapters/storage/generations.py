@@ -45,6 +45,23 @@ class FileIndexStore:
             fcntl.flock(fd, fcntl.LOCK_UN)
             os.close(fd)
 
+    @contextmanager
+    def try_lock(self) -> Iterator[bool]:
+        """The writer lock without waiting: yields False when another process holds it."""
+        fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                yield False
+                return
+            try:
+                yield True
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)
+
     def read_pointer(self) -> int | None:
         """Generation named by ``CURRENT``."""
         try:
