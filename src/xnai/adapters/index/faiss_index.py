@@ -1,0 +1,166 @@
+"""Exact inner-product search with FAISS (IndexFlatIP)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from xnai.adapters.index.numpy_index import (
+    as_matrix,
+    as_query,
+    check_new_ids,
+    read_ids,
+    write_ids,
+)
+from xnai.domain.errors import ConfigError
+
+VECTORS_FILE = "vectors.faiss"
+IDS_FILE = "vector_ids.json"
+
+
+class FaissVectorIndex:
+    """Chunk vectors in a flat FAISS index; chunk ids are kept aligned with the rows."""
+
+    def __init__(self, dim: int, *, search_threads: int | None = 1) -> None:
+        if dim < 1:
+            raise ValueError(f"dim must be >= 1, got {dim}")
+        self.dim = dim
+        # One OpenMP thread per search: many concurrent searches on 2 CPUs would
+        # otherwise oversubscribe them. None leaves FAISS's default.
+        self.search_threads = search_threads
+        self._faiss = _import_faiss()
+        self._index = self._faiss.IndexFlatIP(dim)
+        self._ids: list[str] = []
+        self._positions: dict[str, int] = {}
+        self._lock = ReadWriteLock()
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def ids(self) -> list[str]:
+        """Chunk ids in index order."""
+        with self._lock.read():
+            return list(self._ids)
+
+    def add(self, ids: Sequence[str], vectors: np.ndarray) -> None:
+        """Append vectors under new chunk ids; ValueError on a duplicate id or bad shape."""
+        new_ids = list(ids)
+        matrix = as_matrix(vectors, self.dim, len(new_ids))
+        with self._lock.write():
+            check_new_ids(new_ids, self._positions)
+            self._index.add(matrix)
+            for chunk_id in new_ids:
+                self._positions[chunk_id] = len(self._ids)
+                self._ids.append(chunk_id)
+
+    def remove(self, ids: set[str]) -> None:
+        """Drop the vectors of these chunk ids (unknown ids are ignored)."""
+        with self._lock.write():
+            doomed = [self._positions[i] for i in ids if i in self._positions]
+            if not doomed:
+                return
+            removed = self._index.remove_ids(np.asarray(doomed, dtype=np.int64))
+            # IndexFlat.remove_ids compacts the kept rows in their order, so filtering the
+            # id list the same way keeps ids and rows aligned.
+            self._ids = [i for i in self._ids if i not in ids]
+            self._positions = {chunk_id: row for row, chunk_id in enumerate(self._ids)}
+            if removed != len(doomed) or self._index.ntotal != len(self._ids):
+                raise RuntimeError("FAISS removed a different number of vectors than asked")
+
+    def search(self, vector: np.ndarray, k: int) -> list[tuple[str, float]]:
+        """Top ``k`` (chunk id, inner product), best first."""
+        query = as_query(vector, self.dim)
+        with self._lock.read():
+            k = min(k, len(self._ids))
+            if k <= 0:
+                return []
+            if self.search_threads is not None:
+                # The OpenMP thread count is per calling thread, so set it here, not once.
+                self._faiss.omp_set_num_threads(self.search_threads)
+            scores, rows = self._index.search(query, k)
+            return [
+                (self._ids[row], float(score))
+                for row, score in zip(rows[0], scores[0], strict=True)
+                if row >= 0
+            ]
+
+    def save(self, directory: Path) -> list[Path]:
+        """Write ``vectors.faiss`` and ``vector_ids.json`` into ``directory``."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        vectors_path, ids_path = directory / VECTORS_FILE, directory / IDS_FILE
+        with self._lock.read():
+            self._faiss.write_index(self._index, str(vectors_path))
+            write_ids(ids_path, self.dim, self._ids)
+        return [vectors_path, ids_path]
+
+    def load(self, directory: Path) -> None:
+        """Replace the contents with the index saved in ``directory``."""
+        directory = Path(directory)
+        ids = read_ids(directory / IDS_FILE, self.dim)
+        index = self._faiss.read_index(str(directory / VECTORS_FILE))
+        if index.d != self.dim or index.ntotal != len(ids):
+            raise ValueError(
+                f"{directory / VECTORS_FILE} holds {index.ntotal} vectors of dim {index.d}, "
+                f"expected {len(ids)} of dim {self.dim}: rebuild the index"
+            )
+        if index.metric_type != self._faiss.METRIC_INNER_PRODUCT:
+            raise ValueError(f"{directory / VECTORS_FILE} is not an inner-product index")
+        with self._lock.write():
+            self._index = index
+            self._ids = ids
+            self._positions = {chunk_id: row for row, chunk_id in enumerate(ids)}
+
+
+class ReadWriteLock:
+    """Many readers at once or one writer; a waiting writer holds back new readers."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._readers = 0
+        self._writing = False
+        self._writers_waiting = 0
+
+    @contextmanager
+    def read(self) -> Iterator[None]:
+        """Hold the lock shared."""
+        with self._cond:
+            self._cond.wait_for(lambda: not self._writing and not self._writers_waiting)
+            self._readers += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._readers -= 1
+                self._cond.notify_all()
+
+    @contextmanager
+    def write(self) -> Iterator[None]:
+        """Hold the lock exclusively."""
+        with self._cond:
+            self._writers_waiting += 1
+            self._cond.wait_for(lambda: not self._writing and not self._readers)
+            self._writers_waiting -= 1
+            self._writing = True
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._writing = False
+                self._cond.notify_all()
+
+
+def _import_faiss() -> Any:
+    """The faiss module, imported on first use (it is heavy and optional)."""
+    try:
+        import faiss
+    except ImportError as exc:
+        raise ConfigError(
+            "the FAISS vector index needs faiss-cpu; install it with: pip install 'xnai[faiss]'"
+        ) from exc
+    return faiss
