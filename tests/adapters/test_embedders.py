@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -82,6 +83,14 @@ def test_missing_model_package_names_what_to_install() -> None:
 def test_onnx_rejects_impossible_settings(max_seq_length: int, batch_size: int) -> None:
     with pytest.raises(ValueError):
         OnnxMiniLMEmbedder(max_seq_length=max_seq_length, batch_size=batch_size)
+
+
+@needs_onnx
+def test_onnx_missing_files_are_reported(tmp_path: Path) -> None:
+    with pytest.raises(ModelUnavailableError, match="cannot load"):
+        OnnxMiniLMEmbedder(model_path=tmp_path / "absent.onnx")
+    with pytest.raises(ModelUnavailableError, match="cannot load the tokenizer"):
+        OnnxMiniLMEmbedder(tokenizer_path=tmp_path / "absent.json")
 
 
 def test_hashing_buckets_are_stable_across_processes() -> None:

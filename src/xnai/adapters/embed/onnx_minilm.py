@@ -52,9 +52,9 @@ class OnnxMiniLMEmbedder:
         threads: int = 2,
     ) -> None:
         _check_settings(max_seq_length, batch_size, threads)
-        self.model_path = Path(model_path) if model_path else bundled_file(*MODEL_PACKAGE)
-        self.tokenizer_path = (
-            Path(tokenizer_path) if tokenizer_path else bundled_file(*TOKENIZER_PACKAGE)
+        self.model_path = _given_file(model_path, "model") or bundled_file(*MODEL_PACKAGE)
+        self.tokenizer_path = _given_file(tokenizer_path, "tokenizer") or bundled_file(
+            *TOKENIZER_PACKAGE
         )
         self.max_seq_length = max_seq_length
         self.batch_size = batch_size
@@ -104,6 +104,15 @@ def _check_settings(max_seq_length: int, batch_size: int, threads: int) -> None:
         raise ValueError(f"batch_size and threads must be >= 1, got {batch_size}, {threads}")
 
 
+def _given_file(path: Path | None, what: str) -> Path | None:
+    """An explicitly configured file, which must exist; None when not configured."""
+    if path is None:
+        return None
+    if not Path(path).is_file():
+        raise ModelUnavailableError(f"cannot load the {what} {path}: no such file")
+    return Path(path)
+
+
 def _sha256(path: Path) -> str:
     """sha256 of a file, read in blocks."""
     digest = hashlib.sha256()
@@ -128,6 +137,7 @@ def _open_session(path: Path, threads: int) -> Any:
     options.log_severity_level = 3
     # Idle pool threads would otherwise spin and steal the CPUs from the LLM between calls.
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    # The CPU memory arena stays on: without it a batch costs 30-50 % more CPU (measured).
     try:
         return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime raises its own untyped errors
@@ -151,7 +161,10 @@ def _open_tokenizer(path: Path, *, max_length: int | None) -> Any:
         raise ModelUnavailableError(
             "the ONNX embedder needs tokenizers; install it with: pip install 'xnai[embed]'"
         ) from exc
-    tokenizer = Tokenizer.from_file(str(path))
+    try:
+        tokenizer = Tokenizer.from_file(str(path))
+    except Exception as exc:  # tokenizers raises plain Exception on a missing or bad file
+        raise ModelUnavailableError(f"cannot load the tokenizer {path}: {exc}") from exc
     # The bundled tokenizer.json pads and truncates to a fixed 128 tokens: undo both.
     tokenizer.no_padding()
     if max_length is None:
