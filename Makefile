@@ -6,7 +6,7 @@ PIP := $(VENV)/bin/pip
 XNAI := $(VENV)/bin/xnai
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml requirements/models.txt scripts/install-llama.sh | sha256sum | cut -c1-12)
 SAMPLE ?= docs
-export CHAINLIT_NO_TELEMETRY=true DO_NOT_TRACK=1 LANGCHAIN_TRACING_V2=false SCARF_NO_ANALYTICS=true CRAWL4AI_TELEMETRY=0 HF_HUB_OFFLINE=1
+export NO_MKDOCS_2_WARNING=1 CHAINLIT_NO_TELEMETRY=true DO_NOT_TRACK=1 LANGCHAIN_TRACING_V2=false SCARF_NO_ANALYTICS=true CRAWL4AI_TELEMETRY=0 HF_HUB_OFFLINE=1
 
 .PHONY: help install run test lint typecheck imports test-unit docs bench clean
 

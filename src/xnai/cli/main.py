@@ -13,7 +13,6 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from xnai import __version__
 from xnai.bootstrap import Container, build, prepare_process
@@ -195,14 +194,15 @@ def _print_answer(done: Done, as_json: bool, elapsed: float) -> None:
     out.print()
     if not a.citations:
         return
-    table = Table(title="Sources", show_lines=False)
-    for col in ("#", "title", "source", "span", "score"):
-        table.add_column(col)
+    out.print("[bold]Sources[/bold]")
     for cit in a.citations:
-        table.add_row(
-            str(cit.number), cit.title, cit.source, f"{cit.start}-{cit.end}", f"{cit.score:.3f}"
+        # One line per source, never truncated: paths are what users copy.
+        out.print(
+            f"  {escape(f'[{cit.number}]')} {escape(cit.title)} - {escape(cit.source)} "
+            f"(characters {cit.start}-{cit.end}, score {cit.score:.3f})",
+            soft_wrap=True,
+            highlight=False,
         )
-    out.print(table)
 
 
 @app.command()

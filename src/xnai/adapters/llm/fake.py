@@ -11,8 +11,11 @@ from xnai.domain.models import ChatMessage
 
 NOT_FOUND = "I could not find this in the library."
 
-# A source starts on a line that begins with its number: "[1] Title" or "[1]: text".
-_SOURCE_MARKER = re.compile(r"^[ \t>]*\[(\d+)\][ \t:.-]*", re.MULTILINE)
+# A source starts on a line that begins with its number: "[1] Title" or "[1]: text", or
+# with a quoting tag: '<source id="1" title="...">' (the prompt format of the answer service).
+_SOURCE_MARKER = re.compile(
+    r"^[ \t>]*(?:\[(\d+)\]|<source id=\"(\d+)\"[^>\n]*>)[ \t:.-]*", re.MULTILINE
+)
 _SENTENCE = re.compile(r".+?[.!?](?=\s|$)", re.DOTALL)
 _QUOTES = "\"'`«»“”‘’"
 
@@ -25,7 +28,8 @@ def numbered_sources(text: str) -> dict[int, str]:
     found: dict[int, str] = {}
     ends = [m.start() for m in markers[1:]] + [len(text)] * bool(markers)
     for marker, end in zip(markers, ends, strict=True):
-        found.setdefault(int(marker.group(1)), _block_body(text[marker.end() : end]))
+        number = int(marker.group(1) or marker.group(2))
+        found.setdefault(number, _block_body(text[marker.end() : end].split("</source>")[0]))
     return found
 
 
@@ -41,7 +45,7 @@ def _first_paragraph(text: str) -> str:
     lines: list[str] = []
     for raw in text.splitlines():
         line = raw.strip().lstrip(">").strip()
-        if line.startswith(("```", '"""')):
+        if line.startswith(("```", '"""', "#")):  # fences and markdown headings
             continue
         if not line:
             # The last block runs to the end of the message: stop before what follows it.
