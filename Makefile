@@ -30,8 +30,8 @@ run: install ## init, ingest the sample library, serve on 127.0.0.1:8000
 	$(XNAI) serve
 
 lint: install ## ruff lint and format check
-	$(VENV)/bin/ruff check src tests scripts bench
-	$(VENV)/bin/ruff format --check src tests scripts bench
+	$(VENV)/bin/ruff check $(wildcard src tests scripts bench)
+	$(VENV)/bin/ruff format --check $(wildcard src tests scripts bench)
 
 typecheck: install ## mypy
 	$(VENV)/bin/mypy

@@ -42,6 +42,16 @@ def test_answers_with_first_sentence_of_source_one() -> None:
     assert ask(FakeChatModel(), PROMPT) == "Cats sleep about sixteen hours a day. [1]"
 
 
+def test_tagged_sources_are_understood() -> None:
+    prompt = (
+        "Sources:\n\n"
+        '<source id="1" title="Cats">\n# Cats\n\nCats sleep a lot. They purr.\n</source>\n\n'
+        '<source id="2" title="Dogs">\nDogs bark.\n</source>\n\n'
+        "Question: Do cats sleep? [1]\nAnswer from the sources and cite them like [1]."
+    )
+    assert ask(FakeChatModel(), prompt) == "Cats sleep a lot. [1]"
+
+
 def test_single_line_sources_are_understood() -> None:
     prompt = 'Sources:\n[1] "The Eiffel Tower is in Paris. It is tall."\n[2] "Rome is old."'
     assert ask(FakeChatModel(), prompt) == "The Eiffel Tower is in Paris. [1]"

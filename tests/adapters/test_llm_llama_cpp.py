@@ -5,6 +5,7 @@ These prove the CPU-safe build works: a wrong build crashes at the first token.
 
 from __future__ import annotations
 
+import importlib.util
 import sys
 import threading
 from collections.abc import Iterator
@@ -12,16 +13,20 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip(
-    "llama_cpp", reason="llama-cpp-python is not importable: run `make install` to build it"
-)
+from tests.contracts.chat_model_contract import ChatModelContract
+from xnai.adapters.llm.llama_cpp import LlamaCppChatModel
+from xnai.adapters.model_files import assemble
+from xnai.domain.errors import ModelError, ModelUnavailableError
+from xnai.domain.models import ChatMessage
+from xnai.domain.ports import ChatModel
 
-from tests.contracts.chat_model_contract import ChatModelContract  # noqa: E402
-from xnai.adapters.llm.llama_cpp import LlamaCppChatModel  # noqa: E402
-from xnai.adapters.model_files import assemble  # noqa: E402
-from xnai.domain.errors import ModelError, ModelUnavailableError  # noqa: E402
-from xnai.domain.models import ChatMessage  # noqa: E402
-from xnai.domain.ports import ChatModel  # noqa: E402
+# Not pytest.importorskip: the adapter must be the first to import llama_cpp, since it
+# sets the OpenMP wait policy that only applies before the library loads.
+if importlib.util.find_spec("llama_cpp") is None:
+    pytest.skip(
+        "llama-cpp-python is not installed: run `make install` to build it",
+        allow_module_level=True,
+    )
 
 pytestmark = pytest.mark.llm
 

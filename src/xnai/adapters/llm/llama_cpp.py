@@ -20,10 +20,11 @@ if TYPE_CHECKING:
 
 def _import_llama_cpp() -> ModuleType:
     """Import llama_cpp on first use: it is heavy and optional."""
-    # ggml's OpenMP threads spin while waiting by default; when anything else needs a CPU
-    # (embedding, the web server, another process) a 2-core machine then generates ~15x
-    # slower. Passive waiting costs little when idle. libgomp reads this once, at load,
-    # and an explicit setting by the user wins.
+    # ggml's OpenMP threads spin while they wait. When anything else wants a core
+    # (embedding, the web server, another process), 2 spinning threads on 2 cores make
+    # generation 15-30x slower; passive waiting avoids that collapse at the cost of about
+    # a third of the speed on an idle machine. libgomp reads this once, when it loads;
+    # a value the user set (OMP_WAIT_POLICY=ACTIVE for benchmarks) wins.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     try:
         return importlib.import_module("llama_cpp")
