@@ -133,6 +133,8 @@ def prepare_process() -> None:
 def build(settings: Settings) -> Container:
     """Wire adapters into services according to ``settings``."""
     disable_telemetry()
+    # Read once by the OpenMP runtime when llama.cpp loads; an explicit variable wins.
+    os.environ.setdefault("OMP_WAIT_POLICY", settings.models.omp_wait_policy.upper())
     from xnai.adapters.loaders.registry import default_loaders
     from xnai.adapters.storage.generations import FileIndexStore
     from xnai.adapters.storage.sql import SqlDocumentRepository, sqlite_url

@@ -91,6 +91,11 @@ class Models(Section):
     n_ctx: int = Field(default=4096, ge=512)
     n_threads: int = Field(default=2, ge=1)
     n_batch: int = Field(default=512, ge=8)
+    omp_wait_policy: Literal["passive", "active"] = Field(
+        default="passive",
+        description="how idle llama.cpp threads wait: active spins (fastest on an otherwise "
+        "idle machine), passive sleeps (no collapse when other work shares the CPUs)",
+    )
     temperature: float = Field(default=0.1, ge=0.0, le=2.0)
     max_tokens: int = Field(default=384, ge=1)
     openai_base_url: str = "http://127.0.0.1:11434/v1"
