@@ -15,7 +15,7 @@ import hashlib
 import json
 import threading
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -343,18 +343,10 @@ def _embed_text(chunk: Chunk) -> str:
 
 
 def _manifest_entry(doc: Document) -> dict[str, Any]:
-    return {
-        "source": doc.source,
-        "title": doc.title,
-        "sha256": doc.sha256,
-        "size": doc.size,
-        "mime": doc.mime,
-        "ingested_at": doc.ingested_at,
-        "ingested_by": doc.ingested_by,
-        "collection": doc.collection,
-        "chunk_ids": list(doc.chunk_ids),
-        "versions": doc.versions,
-    }
+    entry = asdict(doc)
+    del entry["doc_id"]  # the key of the entry
+    entry["chunk_ids"] = list(doc.chunk_ids)  # JSON has lists, not tuples
+    return entry
 
 
 def _source_of(doc: Document | None) -> str | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import asdict
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -198,30 +199,14 @@ def _chunk_ids_by_doc(conn: Any) -> dict[str, tuple[str, ...]]:
 
 
 def _doc_row(doc: Document) -> dict[str, Any]:
-    return {
-        "doc_id": doc.doc_id,
-        "source": doc.source,
-        "title": doc.title,
-        "sha256": doc.sha256,
-        "size": doc.size,
-        "mime": doc.mime,
-        "ingested_at": doc.ingested_at,
-        "ingested_by": doc.ingested_by,
-        "versions": json.dumps(doc.versions, sort_keys=True),
-        "collection": doc.collection,
-    }
+    row = asdict(doc)
+    del row["chunk_ids"]  # rows of the chunks table
+    row["versions"] = json.dumps(doc.versions, sort_keys=True)
+    return row
 
 
 def _chunk_row(chunk: Chunk) -> dict[str, Any]:
-    return {
-        "chunk_id": chunk.chunk_id,
-        "doc_id": chunk.doc_id,
-        "ordinal": chunk.ordinal,
-        "start": chunk.start,
-        "end": chunk.end,
-        "heading": chunk.heading,
-        "text": chunk.text,
-    }
+    return asdict(chunk)
 
 
 def _to_document(row: Any, chunk_ids: Sequence[str]) -> Document:
@@ -241,12 +226,4 @@ def _to_document(row: Any, chunk_ids: Sequence[str]) -> Document:
 
 
 def _to_chunk(row: Any) -> Chunk:
-    return Chunk(
-        chunk_id=row["chunk_id"],
-        doc_id=row["doc_id"],
-        ordinal=row["ordinal"],
-        start=row["start"],
-        end=row["end"],
-        text=row["text"],
-        heading=row["heading"],
-    )
+    return Chunk(**dict(row))  # the columns are the fields
