@@ -1,0 +1,1 @@
+"""Benchmarks of Xoe-NovAi (run with ``make bench``); not part of the installed package."""
