@@ -57,7 +57,7 @@ NOTES: dict[str, str] = {
     "models.openai_model": "Model name sent to the server (backend `openai`).",
     "models.openai_api_key": "Bearer token for the server, if it wants one. Secret.",
     "models.timeout_s": "Seconds to wait for the model server (backend `openai`).",
-    "models.embedder_backend": "`onnx`: all-MiniLM-L6-v2 int8 ONNX, 384 dimensions; "
+    "models.embedder_backend": "`onnx`: all-MiniLM-L6-v2 ONNX, 384 dimensions; "
     "`fake`: deterministic hashing embedder for tests.",
     "models.embed_batch_size": "Texts embedded per batch during ingest.",
     "models.embed_threads": "CPU threads of the embedding model.",

@@ -179,6 +179,8 @@ def build_embedder(settings: Settings) -> Embedder:
             from xnai.adapters.embed.onnx_minilm import OnnxMiniLMEmbedder
 
             return OnnxMiniLMEmbedder(
+                variant=m.embedder_variant,
+                models_dir=settings.models_dir,
                 max_seq_length=m.max_seq_length,
                 batch_size=m.embed_batch_size,
                 threads=m.embed_threads,
@@ -230,6 +232,17 @@ def install_model(settings: Settings, preset: str | None = None) -> Path:
     from xnai.adapters.model_files import assemble
 
     return assemble(preset or settings.models.llm_preset, settings.models_dir)
+
+
+def install_embedder(settings: Settings) -> Path | None:
+    """Build the fp32 embedding model into the models directory if it is missing."""
+    m = settings.models
+    if m.embedder_backend != "onnx" or m.embedder_variant != "fp32":
+        return None
+    from xnai.adapters.embed.minilm_build import MODEL_FILENAME, build_minilm_onnx
+
+    target = settings.models_dir / MODEL_FILENAME
+    return target if target.is_file() else build_minilm_onnx(target)
 
 
 def build_chat_model(settings: Settings) -> ChatModel:

@@ -103,7 +103,12 @@ class Models(Section):
     openai_api_key: SecretStr = SecretStr("")
     timeout_s: float = Field(default=120.0, gt=0)
     embedder_backend: Literal["onnx", "fake"] = "onnx"
-    embed_batch_size: int = Field(default=32, ge=1)
+    embedder_variant: Literal["fp32", "int8"] = Field(
+        default="fp32",
+        description="fp32: built locally from the bundled weights (faster, less memory); "
+        "int8: the bundled int8 file",
+    )
+    embed_batch_size: int = Field(default=16, ge=1)
     embed_threads: int = Field(default=2, ge=1)
     max_seq_length: int = Field(default=256, ge=16, le=512)
     models_dir: Path = Field(default=Path("~/.cache/xnai/models"))

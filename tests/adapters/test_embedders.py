@@ -160,6 +160,13 @@ def test_wrong_weights_are_refused(tmp_path: Path) -> None:
     assert not (tmp_path / "out.onnx").exists()
 
 
+@needs_onnx
+def test_an_unwritable_models_dir_is_reported_before_building(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("not a directory")
+    with pytest.raises(ModelUnavailableError, match="cannot write the embedding model"):
+        build_minilm_onnx(tmp_path / "file" / MODEL_FILENAME)
+
+
 def test_building_without_onnx_says_what_to_install(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

