@@ -122,7 +122,7 @@ def test_onnx_identity(
 
 @needs_onnx
 def test_fp32_is_built_on_first_use_deterministically(fp32_dir: Path, tmp_path: Path) -> None:
-    stale = tmp_path / f"{MODEL_FILENAME}.tmp-999999999-x"  # left by a dead process
+    stale = tmp_path / f".tmp-{MODEL_FILENAME}.999999999"  # left by a dead process
     stale.write_bytes(b"partial")
     embedder = OnnxMiniLMEmbedder(models_dir=tmp_path)
     built = tmp_path / MODEL_FILENAME

@@ -200,8 +200,8 @@ def test_stale_temp_of_a_dead_process_is_removed(
     site: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     tiny_preset(monkeypatch)
-    dead = tmp_path / "tiny.gguf.tmp-999999999"
-    alive = tmp_path / f"tiny.gguf.tmp-{os.getppid()}"
+    dead = tmp_path / ".tmp-tiny.gguf.999999999"
+    alive = tmp_path / f".tmp-tiny.gguf.{os.getppid()}"
     dead.write_bytes(b"half")
     alive.write_bytes(b"in progress")
     assemble("tiny", tmp_path)

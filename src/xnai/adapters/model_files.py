@@ -14,6 +14,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from xnai.adapters.storage.fsutil import fsync_dir, remove_stale_temps, temp_sibling
 from xnai.domain.errors import ModelError, ModelUnavailableError
 
 DEFAULT_PRESET = "qwen2.5-coder-0.5b"
@@ -168,7 +169,7 @@ def assemble(preset: str, models_dir: Path, *, verify: bool = False) -> Path:
         return target
     parts = locate_parts(preset)
     _private_dir(models_dir)
-    _remove_stale_temps(target)
+    remove_stale_temps(target)
     _write_checked(spec, parts, target)
     return target
 
@@ -194,28 +195,9 @@ def _private_dir(directory: Path) -> None:
     os.chmod(directory, 0o700)
 
 
-def _remove_stale_temps(target: Path) -> None:
-    """Delete temp files left by assemblies whose process died (they can be 1 GB each)."""
-    for tmp in target.parent.glob(f"{target.name}.tmp-*"):
-        pid = tmp.name.rpartition("-")[2]
-        if pid.isdigit() and not _process_alive(int(pid)):
-            tmp.unlink(missing_ok=True)
-
-
-def _process_alive(pid: int) -> bool:
-    """True when a process with this id exists (it may belong to another user)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _write_checked(spec: Preset, parts: list[Path], target: Path) -> None:
     """Stream the parts into a temp file, verify it, then atomically move it into place."""
-    tmp = target.with_name(f"{target.name}.tmp-{os.getpid()}")
+    tmp = temp_sibling(target)
     try:
         size, digest = _concatenate(parts, tmp)
         _check(spec, parts, size, digest)
@@ -223,7 +205,7 @@ def _write_checked(spec: Preset, parts: list[Path], target: Path) -> None:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    _fsync_dir(target.parent)
+    fsync_dir(target.parent)
 
 
 def _concatenate(parts: list[Path], tmp: Path) -> tuple[int, str]:
@@ -266,12 +248,3 @@ def _hash_file(path: Path) -> str:
         while block := src.read(BLOCK_SIZE):
             digest.update(block)
     return digest.hexdigest()
-
-
-def _fsync_dir(directory: Path) -> None:
-    """Persist a rename in ``directory`` across a crash."""
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -13,8 +13,6 @@ import hashlib
 import importlib.util
 import json
 import logging
-import os
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -22,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from xnai.adapters.storage.fsutil import atomic_write_bytes, remove_stale_temps
 from xnai.domain.errors import ModelUnavailableError
 
 #: Bump whenever the graph changes: it names the file and the embedder version.
@@ -70,7 +69,7 @@ def build_minilm_onnx(target: Path, *, weights_dir: Path | None = None) -> Path:
     model = _model(onnx, _Graph(onnx, weights, config).build())
     onnx.checker.check_model(model)
     # deterministic=True fixes the field order, so equal graphs give equal bytes.
-    _writable(_write_atomic, target, model.SerializeToString(deterministic=True))
+    _writable(atomic_write_bytes, target, model.SerializeToString(deterministic=True))
     log.info("built %s in %.1f s", target, time.perf_counter() - started)
     return target
 
@@ -271,50 +270,4 @@ def _writable(write: Callable[..., None], target: Path, *args: Any) -> None:
 def _prepare_dir(target: Path) -> None:
     """Create the target's directory (owner-only when new); drop dead builds' temp files."""
     target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    _remove_stale_temps(target)
-
-
-def _write_atomic(target: Path, data: bytes) -> None:
-    """Write ``data`` to ``target`` via an fsynced temp file in the same directory (0o600)."""
-    # The pid in the name lets a later build delete the file if this process dies mid-write.
-    fd, name = tempfile.mkstemp(prefix=f"{target.name}.tmp-{os.getpid()}-", dir=target.parent)
-    tmp = Path(name)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    _fsync_dir(target.parent)
-
-
-def _remove_stale_temps(target: Path) -> None:
-    """Delete temp files of builds whose process died (each is ~90 MB)."""
-    for tmp in target.parent.glob(f"{target.name}.tmp-*"):
-        pid = tmp.name.rsplit(".tmp-", 1)[1].split("-", 1)[0]
-        if pid.isdigit() and not _process_alive(int(pid)):
-            tmp.unlink(missing_ok=True)
-
-
-def _process_alive(pid: int) -> bool:
-    """True when a process with this id exists (it may belong to another user)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _fsync_dir(directory: Path) -> None:
-    """Make a rename in ``directory`` durable."""
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    remove_stale_temps(target)

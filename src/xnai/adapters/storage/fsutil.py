@@ -35,10 +35,34 @@ def ensure_dir(path: Path) -> Path:
     return path
 
 
+def temp_sibling(path: Path) -> Path:
+    """The temp file of this process for ``path``: same directory, pid in the name."""
+    return path.with_name(f"{TMP_MARK}{path.name}.{os.getpid()}")
+
+
+def remove_stale_temps(path: Path) -> None:
+    """Delete temp files of ``path`` left by processes that died mid-write."""
+    for tmp in path.parent.glob(f"{TMP_MARK}{path.name}.*"):
+        pid = tmp.name.rpartition(".")[2]
+        if pid.isdigit() and not process_alive(int(pid)):
+            tmp.unlink(missing_ok=True)
+
+
+def process_alive(pid: int) -> bool:
+    """True when a process with this id exists (it may belong to another user)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Replace ``path`` with ``data`` so readers see the old or the new file, never a mix."""
     ensure_dir(path.parent)
-    tmp = path.with_name(f"{TMP_MARK}{path.name}.{os.getpid()}")
+    tmp = temp_sibling(path)
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
     try:
         with os.fdopen(fd, "wb") as fh:
