@@ -187,3 +187,12 @@ def test_opening_does_not_wait_for_a_writer_holding_the_lock(
     with writer.kb.store.lock():  # a long ingest in another process
         reader = make_container(tmp_path / "shared")  # would deadlock if open() waited
         assert reader.kb.snapshot.generation == 1
+
+
+def test_the_same_file_named_twice_in_one_run_is_ingested_once(
+    container: Container, library: Path
+) -> None:
+    report = ingest(container, library, library / "alpha.md")
+    assert sorted(Path(s).name for s in report.added) == ["alpha.md", "beta.txt"]
+    assert [Path(s).name for s in report.unchanged] == ["alpha.md"]
+    assert check(container.kb) == []

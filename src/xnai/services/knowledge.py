@@ -56,12 +56,21 @@ class Snapshot:
 
 @dataclass(slots=True)
 class _Pending:
+    """Changes waiting for the next commit."""
+
     upserts: list[tuple[Document, list[Chunk]]] = field(default_factory=list)
     deletes: list[str] = field(default_factory=list)
+    stale_chunk_ids: set[str] = field(default_factory=set)  # of replaced or deleted docs
+    chunk_count: int = 0
 
-    @property
-    def chunk_count(self) -> int:
-        return sum(len(cs) for _, cs in self.upserts)
+
+@dataclass(slots=True)
+class _RunState:
+    """What one ingest run knows: the committed documents and what it planned so far."""
+
+    by_source: dict[str, Document]
+    source_by_sha: dict[str, str]
+    planned: set[str] = field(default_factory=set)
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,13 +223,15 @@ class KnowledgeBase:
     ) -> IngestReport:
         acc: dict[str, list[Any]] = {"added": [], "replaced": [], "unchanged": [], "failed": []}
         pending, chunks_added, generation = _Pending(), 0, self.repo.current_generation()
-        seen_sha: dict[str, str] = {}
+        # One query up front instead of two per source.
+        committed = self.repo.documents()
+        run = _RunState({d.source: d for d in committed}, {d.sha256: d.source for d in committed})
         for item in sources:
             if isinstance(item, tuple):
                 acc["failed"].append((item[0], str(item[1])))
                 _tick(progress)
                 continue
-            verdict = self._plan(item, user, pending, seen_sha)
+            verdict = self._plan(item, user, pending, run)
             acc[verdict[0]].append(verdict[1] if verdict[0] == "failed" else item.source)
             if pending.chunk_count >= self.commit_every_chunks:
                 chunks_added += pending.chunk_count
@@ -239,20 +250,22 @@ class KnowledgeBase:
             generation=generation,
         )
 
-    def _plan(
-        self, src: Source, user: str, pending: _Pending, seen_sha: dict[str, str]
-    ) -> tuple[str, Any]:
-        old = self.repo.document_by_source(src.source)
-        if old is not None and old.sha256 == src.sha256:
+    def _plan(self, src: Source, user: str, pending: _Pending, run: _RunState) -> tuple[str, Any]:
+        old = run.by_source.get(src.source)
+        if src.source in run.planned or (old is not None and old.sha256 == src.sha256):
             return ("unchanged", None)
-        twin = seen_sha.get(src.sha256) or _source_of(self.repo.document_by_sha(src.sha256))
+        twin = run.source_by_sha.get(src.sha256)
         if twin is not None and twin != src.source:
             return ("failed", (src.source, f"duplicate content of {twin} (same sha256)"))
         doc, chunks = self._build(src, user)
         if not chunks:
             return ("failed", (src.source, "no text to index after chunking"))
-        seen_sha[src.sha256] = src.source
+        run.planned.add(src.source)
+        run.source_by_sha[src.sha256] = src.source
         pending.upserts.append((doc, chunks))
+        pending.chunk_count += len(chunks)
+        if old is not None:
+            pending.stale_chunk_ids.update(old.chunk_ids)
         return ("replaced" if old is not None else "added", None)
 
     def _build(self, src: Source, user: str) -> tuple[Document, list[Chunk]]:
@@ -301,7 +314,7 @@ class KnowledgeBase:
             doc = self.repo.document(ref) or self.repo.document_by_source(ref)
             if doc is None:
                 raise NotFoundError(f"no document with id or source {ref!r}")
-            pending = _Pending(deletes=[doc.doc_id])
+            pending = _Pending(deletes=[doc.doc_id], stale_chunk_ids=set(doc.chunk_ids))
             self._commit(pending)
             return doc
 
@@ -311,12 +324,8 @@ class KnowledgeBase:
         if base:
             vectors.load(self.store.generation_dir(base))
             lexical.load(self.store.generation_dir(base))
-        stale = set(pending.deletes) | {doc.doc_id for doc, _ in pending.upserts}
-        old_chunk_ids = {
-            cid for doc_id in stale if (d := self.repo.document(doc_id)) for cid in d.chunk_ids
-        }
-        vectors.remove(old_chunk_ids)
-        lexical.remove(old_chunk_ids)
+        vectors.remove(pending.stale_chunk_ids)
+        lexical.remove(pending.stale_chunk_ids)
         new_chunks = [c for _, cs in pending.upserts for c in cs]
         if new_chunks:
             ids = [c.chunk_id for c in new_chunks]
@@ -347,10 +356,6 @@ def _manifest_entry(doc: Document) -> dict[str, Any]:
     del entry["doc_id"]  # the key of the entry
     entry["chunk_ids"] = list(doc.chunk_ids)  # JSON has lists, not tuples
     return entry
-
-
-def _source_of(doc: Document | None) -> str | None:
-    return doc.source if doc else None
 
 
 def _hex(text: str) -> str:
