@@ -158,6 +158,10 @@ def ingest(data: dict[str, Any]) -> list[str]:
             ("xnai ingest, chunks/s", fmt(data.get("chunks_per_s"), 1)),
             ("raw embedder, chunks/s", fmt(data.get("raw_embedder_chunks_per_s"), 1)),
             ("ratio ingest / raw embedder", fmt(data.get("ratio_to_raw_embedder"), 3)),
+            (
+                "same ratio by CPU time (chunks per CPU-second)",
+                fmt(data.get("cpu_ratio_to_raw_embedder"), 3),
+            ),
             ("xnai ingest, seconds", fmt(data.get("seconds"), 1)),
             ("raw embedder, seconds", fmt(data.get("raw_embedder_seconds"), 1)),
             (
