@@ -258,6 +258,12 @@ def retrieval(data: dict[str, Any]) -> list[str]:
     )
     lines += table(("setting", "p50 ms", "p95 ms", "queries/s"), rows)
     target = data.get("target", {})
+    if "p95_ms_32_clients" in http:
+        lines += [
+            "Over HTTP the load generator (httpx with asyncio, one client per connection) runs "
+            "on the same 2 CPUs as the server and takes part of them.",
+            "",
+        ]
     if "not_measured" in http:
         lines += [
             f"HTTP: not measured — {http['not_measured']} The target (hybrid over HTTP at 32 "

@@ -1074,7 +1074,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         type=float,
         default=0.0,
         metavar="MINUTES",
-        help="first wait up to MINUTES for the load average to drop below 1 (default 0)",
+        help="before each timed phase, wait up to MINUTES for the load average to drop below 1",
+    )
+    parser.add_argument(
+        "--render",
+        action="store_true",
+        help="measure nothing: rewrite benchmarks.md from the existing benchmarks.json",
     )
     parser.add_argument(
         "--keep", action="store_true", help="keep the temporary data directory (for debugging)"
@@ -1090,6 +1095,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.render:
+        data = json.loads((args.out / "benchmarks.json").read_text(encoding="utf-8"))
+        (args.out / "benchmarks.md").write_text(report.render(data), encoding="utf-8")
+        log(f"rewrote {args.out / 'benchmarks.md'}")
+        return 0
     bench = Bench(args)
     try:
         results = bench.run()
