@@ -69,8 +69,9 @@ NOTES: dict[str, str] = {
     "rag.candidates": "Chunks each retriever (dense, lexical) returns before fusion.",
     "rag.min_score": "Best dense cosine similarity below which the library counts as "
     "silent on the question: the answer then says so instead of guessing.",
-    "rag.context_tokens": "Token budget for quoted sources; 0: what `models.n_ctx` leaves "
-    "after the prompt and the answer.",
+    "rag.context_tokens": "Token budget for quoted sources, capped by what `models.n_ctx` "
+    "leaves after the prompt and the answer (0: all of that). Prompt evaluation dominates "
+    "the time to first token on a CPU, so a smaller budget answers sooner.",
     "rag.rrf_k": "Constant k of reciprocal-rank fusion: score = sum of 1 / (k + rank).",
     "ingest.chunk_tokens": "Longest chunk, in word pieces of the embedding model.",
     "ingest.chunk_overlap": "Word pieces shared by neighbouring chunks; "

@@ -125,7 +125,9 @@ class Rag(Section):
         le=1.0,
         description="best dense cosine below which nothing counts as relevant",
     )
-    context_tokens: int = Field(default=0, ge=0, description="0: derive from the model's n_ctx")
+    context_tokens: int = Field(
+        default=1536, ge=0, description="token budget for quoted sources; 0: the whole window"
+    )
 
 
 class Ingest(Section):

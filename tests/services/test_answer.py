@@ -67,3 +67,25 @@ def test_context_is_packed_within_the_model_budget(make_container, tmp_path) -> 
     used = sum(c.model.count_tokens(m.content) for m in prepared.messages)
     assert 0 < len(prepared.citations) < 6
     assert used + prepared.max_tokens <= 512
+
+
+def test_a_context_budget_larger_than_the_model_window_is_capped(make_container, tmp_path) -> None:
+    c = make_container(
+        tmp_path / "d",
+        models={"n_ctx": 512, "max_tokens": 100},
+        rag={"context_tokens": 4000},
+        ingest={"chunk_tokens": 400, "chunk_overlap": 0},
+    )
+    for i in range(6):
+        add(c, f"/doc{i}", f"pump {i} " + " ".join(["valve pressure coolant"] * 60))
+    prepared = c.answers.prepare("pump valve pressure", mode=SearchMode.LEXICAL, top_k=6)
+    used = sum(c.model.count_tokens(m.content) for m in prepared.messages)
+    assert used + prepared.max_tokens <= 512
+
+
+def test_the_default_context_budget_keeps_prompts_short(container: Container) -> None:
+    for i in range(8):
+        add(container, f"/doc{i}", f"pump {i} " + " ".join(["valve pressure coolant"] * 60))
+    prepared = container.answers.prepare("pump valve pressure", mode=SearchMode.LEXICAL, top_k=8)
+    quoted = sum(container.model.count_tokens(c.text) for c in prepared.citations)
+    assert quoted <= container.settings.rag.context_tokens

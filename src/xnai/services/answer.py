@@ -38,7 +38,7 @@ class AnswerPolicy:
     max_tokens: int = 384
     temperature: float = 0.1
     min_score: float = 0.2
-    context_tokens: int = 0  # 0: what the model's context leaves after the reply
+    context_tokens: int = 1536  # 0: all that the model's window leaves after the reply
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,8 +142,11 @@ class AnswerService:
         )
 
     def _pack(self, hits: list[Hit], query: str, reply_tokens: int) -> list[Hit]:
-        budget = self.policy.context_tokens or self.model.context_size - reply_tokens
-        budget -= self.model.count_tokens(SYSTEM_PROMPT + query) + 64
+        window = self.model.context_size - reply_tokens
+        window -= self.model.count_tokens(SYSTEM_PROMPT + query) + 64
+        # Prompt evaluation dominates the time to first token on a CPU: a budget keeps it
+        # short, and it can never exceed what the model's window leaves.
+        budget = min(window, self.policy.context_tokens) if self.policy.context_tokens else window
         packed: list[Hit] = []
         for hit in hits:
             cost = self.model.count_tokens(hit.chunk.text) + 24
