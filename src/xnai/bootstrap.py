@@ -12,13 +12,13 @@ from pathlib import Path
 
 from xnai.config import Settings, disable_telemetry
 from xnai.domain.errors import ConfigError
-from xnai.domain.models import ChatMessage
+from xnai.domain.models import ChatMessage, IngestReport
 from xnai.domain.ports import ChatModel, Embedder, LexicalIndex, Loader, VectorIndex
 from xnai.services.answer import AnswerPolicy, AnswerService
-from xnai.services.knowledge import ChunkingPolicy, KnowledgeBase
+from xnai.services.knowledge import ChunkingPolicy, KnowledgeBase, Progress, find_documents
 from xnai.services.retrieval import RetrievalPolicy, Retriever
+from xnai.services.sources import MB, file_sources, upload_sources
 
-MB = 1024 * 1024
 log = logging.getLogger("xnai")
 
 
@@ -108,6 +108,30 @@ class Container:
         from xnai.adapters.loaders.registry import loader_for
 
         return loader_for(path, self.loaders)
+
+    @property
+    def max_file_bytes(self) -> int:
+        """The configured size limit of one ingested file."""
+        return int(self.settings.ingest.max_file_mb * MB)
+
+    def document_files(self, paths: Sequence[Path]) -> list[Path]:
+        """Files to ingest under ``paths`` (folders recursively, supported types)."""
+        return find_documents(paths, self.settings.ingest.suffixes)
+
+    def ingest_files(
+        self, files: Sequence[Path], *, user: str, progress: Progress | None = None
+    ) -> IngestReport:
+        """Ingest files (see ``document_files``); errors are per file."""
+        sources = file_sources(files, self.loader_for, self.max_file_bytes, self.kb.is_unchanged)
+        return self.kb.ingest(sources, user=user, progress=progress)
+
+    def ingest_uploads(self, uploads: Sequence[tuple[str, bytes]], *, user: str) -> IngestReport:
+        """Keep the originals and ingest uploaded files; errors are per file."""
+        for name, data in uploads:
+            if len(data) <= self.max_file_bytes:
+                self.keep_original(name, data)
+        sources = upload_sources(uploads, self.loader_for, self.max_file_bytes)
+        return self.kb.ingest(sources, user=user)
 
     def keep_original(self, name: str, data: bytes) -> Path:
         """Store an uploaded file's bytes (content-addressed, owner-only) and return the path."""

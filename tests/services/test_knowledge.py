@@ -11,19 +11,10 @@ from xnai.bootstrap import Container
 from xnai.domain.errors import NotFoundError
 from xnai.domain.models import IngestReport
 from xnai.services.consistency import check
-from xnai.services.knowledge import find_documents
-from xnai.services.sources import file_sources
 
 
 def ingest(c: Container, *paths: Path) -> IngestReport:
-    files = find_documents(list(paths), c.settings.ingest.suffixes)
-    max_bytes = int(c.settings.ingest.max_file_mb * 1024 * 1024)
-
-    def unchanged(source: str, sha: str) -> bool:
-        doc = c.kb.repo.document_by_source(source)
-        return doc is not None and doc.sha256 == sha
-
-    return c.kb.ingest(file_sources(files, c.loader_for, max_bytes, unchanged), user="tester")
+    return c.ingest_files(c.document_files(list(paths)), user="tester")
 
 
 @pytest.fixture

@@ -20,8 +20,6 @@ from xnai.config import Settings, load_settings, redacted
 from xnai.domain.errors import XnaiError
 from xnai.domain.models import IngestReport, SearchMode
 from xnai.services.answer import Done, Token
-from xnai.services.knowledge import find_documents
-from xnai.services.sources import MB, file_sources
 
 app = typer.Typer(help="Xoe-NovAi: answers from your own documents, offline.", no_args_is_help=True)
 config_app = typer.Typer(help="Show the effective configuration.", no_args_is_help=True)
@@ -88,31 +86,17 @@ def ingest(
     user: Annotated[str, typer.Option(help="recorded as ingested_by")] = "cli",
 ) -> None:
     """Add or update documents (.txt .md .html .pdf .docx)."""
-    s = settings()
     c = container()
     missing = [p for p in paths if not p.exists()]
     for p in missing:
         err.print(f"[red]not found[/red] {p}")
-    files = find_documents([p for p in paths if p.exists()], s.ingest.suffixes)
-    kb = c.kb
+    files = c.document_files([p for p in paths if p.exists()])
     with _progress() as bar:
         task = bar.add_task("ingesting", total=len(files))
-        report = kb.ingest(
-            file_sources(files, c.loader_for, int(s.ingest.max_file_mb * MB), _unchanged(c)),
-            user=user,
-            progress=lambda n: bar.advance(task, n),
-        )
+        report = c.ingest_files(files, user=user, progress=lambda n: bar.advance(task, n))
     _print_report(report)
     if report.failed or missing:
         raise typer.Exit(code=1)
-
-
-def _unchanged(c: Container) -> Any:
-    def check(source: str, sha: str) -> bool:
-        doc = c.kb.repo.document_by_source(source)
-        return doc is not None and doc.sha256 == sha
-
-    return check
 
 
 def _progress() -> Progress:

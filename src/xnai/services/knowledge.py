@@ -192,6 +192,11 @@ class KnowledgeBase:
     def _kept(self, generation: int) -> set[int]:
         return {g for g in range(generation - self.keep_generations + 1, generation + 1) if g > 0}
 
+    def is_unchanged(self, source: str, sha256: str) -> bool:
+        """True when ``source`` is committed with exactly this content."""
+        doc = self.repo.document_by_source(source)
+        return doc is not None and doc.sha256 == sha256
+
     def manifest(self) -> dict[str, Any]:
         """The provenance record of every committed document, derived from the database."""
         docs = {d.doc_id: _manifest_entry(d) for d in self.repo.documents()}

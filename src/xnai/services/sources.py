@@ -15,17 +15,20 @@ MB = 1024 * 1024
 Failure = tuple[str, Exception]
 
 
-def read_limited(path: Path, max_bytes: int) -> bytes:
-    """The bytes of ``path``; DocumentError when larger than ``max_bytes``."""
-    size = path.stat().st_size
+def check_size(size: int, max_bytes: int) -> None:
+    """DocumentError when ``size`` is over ``max_bytes``."""
     if size > max_bytes:
         raise DocumentError(
             f"file is {size / MB:.1f} MB, over the limit of {max_bytes / MB:.1f} MB "
             "(config key ingest.max_file_mb)"
         )
+
+
+def read_limited(path: Path, max_bytes: int) -> bytes:
+    """The bytes of ``path``; DocumentError when larger than ``max_bytes``."""
+    check_size(path.stat().st_size, max_bytes)
     data = path.read_bytes()
-    if len(data) > max_bytes:  # grew while we looked
-        raise DocumentError(f"file is over the limit of {max_bytes / MB:.1f} MB")
+    check_size(len(data), max_bytes)  # it may have grown while we looked
     return data
 
 
@@ -44,6 +47,16 @@ def to_source(source: str, data: bytes, loader: Loader, path: Path) -> Source:
     )
 
 
+def guarded(source: str, make: Callable[[], Source]) -> Source | Failure:
+    """``make()``, or the failure of this one source: a bad file never stops the batch."""
+    try:
+        return make()
+    except (XnaiError, OSError) as exc:
+        return (source, exc)
+    except Exception as exc:  # a parser bug
+        return (source, DocumentError(f"could not parse: {type(exc).__name__}: {exc}"))
+
+
 def file_sources(
     paths: Iterable[Path],
     loader_for: Callable[[Path], Loader],
@@ -51,19 +64,17 @@ def file_sources(
     is_unchanged: Callable[[str, str], bool],
 ) -> Iterator[Source | Failure]:
     """Sources for ``paths``; unchanged files are not parsed again; errors are per file."""
+
+    def make(path: Path, name: str) -> Source:
+        data = read_limited(path, max_bytes)
+        sha = hashlib.sha256(data).hexdigest()
+        if is_unchanged(name, sha):  # identity is enough for the ingest to skip it
+            return Source(name, sha, len(data), "", "", "", "", "")
+        return to_source(name, data, loader_for(path), path)
+
     for path in paths:
         name = str(path.resolve())
-        try:
-            data = read_limited(path, max_bytes)
-            sha = hashlib.sha256(data).hexdigest()
-            if is_unchanged(name, sha):
-                yield Source(name, sha, len(data), "", "", "", "", "")
-                continue
-            yield to_source(name, data, loader_for(path), path)
-        except (XnaiError, OSError) as exc:
-            yield (name, exc)
-        except Exception as exc:  # a parser bug must not stop the batch
-            yield (name, DocumentError(f"could not parse: {type(exc).__name__}: {exc}"))
+        yield guarded(name, lambda: make(path, name))  # noqa: B023 - called at once
 
 
 def upload_sources(
@@ -72,17 +83,10 @@ def upload_sources(
     max_bytes: int,
 ) -> Iterator[Source | Failure]:
     """Sources for uploaded files, identified as ``upload:<name>`` so a re-upload replaces."""
+
+    def make(name: str, data: bytes) -> Source:
+        check_size(len(data), max_bytes)
+        return to_source(f"upload:{name}", data, loader_for(Path(name)), Path(name))
+
     for name, data in uploads:
-        source = f"upload:{name}"
-        try:
-            if len(data) > max_bytes:
-                raise DocumentError(
-                    f"file is {len(data) / MB:.1f} MB, over the limit of {max_bytes / MB:.1f} MB "
-                    "(config key ingest.max_file_mb)"
-                )
-            path = Path(name)
-            yield to_source(source, data, loader_for(path), path)
-        except XnaiError as exc:
-            yield (source, exc)
-        except Exception as exc:  # a parser bug must not stop the batch
-            yield (source, DocumentError(f"could not parse: {type(exc).__name__}: {exc}"))
+        yield guarded(f"upload:{name}", lambda: make(name, data))  # noqa: B023 - called at once

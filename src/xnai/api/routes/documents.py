@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import PurePath
 from typing import Any
 
@@ -9,10 +10,8 @@ from fastapi import APIRouter, UploadFile
 from starlette.concurrency import run_in_threadpool
 
 from xnai.api.deps import ContainerDep
-from xnai.bootstrap import Container
 from xnai.domain.errors import XnaiError
-from xnai.domain.models import Document, IngestReport
-from xnai.services.sources import MB, upload_sources
+from xnai.domain.models import Document
 
 router = APIRouter(tags=["documents"])
 
@@ -50,13 +49,12 @@ async def delete_document(doc_id: str, c: ContainerDep) -> dict[str, Any]:
 @router.post("/v1/documents", status_code=201)
 async def upload_documents(files: list[UploadFile], c: ContainerDep) -> dict[str, Any]:
     """Ingest uploaded files; each gets its own result, failures do not stop the batch."""
-    max_bytes = int(c.settings.ingest.max_file_mb * MB)
     uploads = []
     for f in files:
         name = safe_name(f.filename)
         # Read one byte past the limit: enough to know it is too large, no more.
-        uploads.append((name, await f.read(max_bytes + 1)))
-    report = await run_in_threadpool(_ingest_uploads, c, uploads, max_bytes)
+        uploads.append((name, await f.read(c.max_file_bytes + 1)))
+    report = await run_in_threadpool(partial(c.ingest_uploads, uploads, user="api"))
     return {
         "added": list(report.added),
         "replaced": list(report.replaced),
@@ -72,11 +70,3 @@ def safe_name(filename: str | None) -> str:
     if not name.strip("."):
         raise XnaiError(f"invalid upload file name {filename!r}")
     return name
-
-
-def _ingest_uploads(c: Container, uploads: list[tuple[str, bytes]], max_bytes: int) -> IngestReport:
-    for name, data in uploads:
-        if len(data) <= max_bytes:
-            c.keep_original(name, data)
-    sources = upload_sources(uploads, c.loader_for, max_bytes)
-    return c.kb.ingest(sources, user="api")
