@@ -12,7 +12,7 @@ from pathlib import Path
 
 from xnai.config import Settings, disable_telemetry
 from xnai.domain.errors import ConfigError
-from xnai.domain.models import ChatMessage, IngestReport
+from xnai.domain.models import ChatMessage, IngestReport, SearchMode
 from xnai.domain.ports import ChatModel, Embedder, LexicalIndex, Loader, VectorIndex
 from xnai.services.answer import AnswerPolicy, AnswerService
 from xnai.services.knowledge import ChunkingPolicy, KnowledgeBase, Progress, find_documents
@@ -186,6 +186,8 @@ def build(settings: Settings) -> Container:
         lambda: build_chat_model(settings), model_label(settings), settings.models.n_ctx
     )
     policy = AnswerPolicy(
+        mode=SearchMode(settings.rag.mode),
+        top_k=settings.rag.top_k,
         max_tokens=settings.models.max_tokens,
         temperature=settings.models.temperature,
         min_score=settings.rag.min_score,

@@ -144,14 +144,8 @@ def ask(
 ) -> None:
     """Answer a question from the library, streaming, then list the citations."""
     c = container()
-    rag = settings().rag
     started = time.perf_counter()
-    prepared = c.answers.prepare(
-        question,
-        mode=mode or SearchMode(rag.mode),
-        top_k=top_k or rag.top_k,
-        max_tokens=max_tokens,
-    )
+    prepared = c.answers.prepare(question, mode=mode, top_k=top_k, max_tokens=max_tokens)
     for event in c.answers.stream(prepared):
         if isinstance(event, Token) and not as_json:
             out.print(event.text, end="", soft_wrap=True, markup=False, highlight=False)

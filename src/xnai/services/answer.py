@@ -35,6 +35,8 @@ _WORD = re.compile(r"\w+")
 class AnswerPolicy:
     """Knobs of answering."""
 
+    mode: SearchMode = SearchMode.HYBRID
+    top_k: int = 5
     max_tokens: int = 384
     temperature: float = 0.1
     min_score: float = 0.2
@@ -79,14 +81,14 @@ class AnswerService:
         self,
         query: str,
         *,
-        mode: SearchMode = SearchMode.HYBRID,
-        top_k: int = 5,
+        mode: SearchMode | None = None,
+        top_k: int | None = None,
         max_tokens: int | None = None,
         history: Sequence[ChatMessage] = (),
     ) -> Prepared:
         """Retrieve and build the prompt; no generation yet."""
         started = time.perf_counter()
-        hits = self.retriever.search(query, mode=mode, top_k=top_k)
+        hits = self._search(query, mode, top_k)
         retrieval_ms = (time.perf_counter() - started) * 1000
         reply_tokens = max_tokens or self.policy.max_tokens
         grounded = is_relevant(hits, self.policy.min_score)
@@ -100,13 +102,19 @@ class AnswerService:
         return Prepared(query, messages, citations, retrieval_ms, bool(citations), reply_tokens)
 
     def sources(
-        self, query: str, *, mode: SearchMode = SearchMode.HYBRID, top_k: int = 5
+        self, query: str, *, mode: SearchMode | None = None, top_k: int | None = None
     ) -> tuple[tuple[Citation, ...], float]:
         """Retrieval only: numbered citations and the retrieval time in ms; no model needed."""
         started = time.perf_counter()
-        hits = self.retriever.search(query, mode=mode, top_k=top_k)
+        hits = self._search(query, mode, top_k)
         elapsed = (time.perf_counter() - started) * 1000
         return tuple(_citation(i, h) for i, h in enumerate(hits, start=1)), elapsed
+
+    def _search(self, query: str, mode: SearchMode | None, top_k: int | None) -> list[Hit]:
+        """Retrieval with the policy's defaults for what the caller left open."""
+        return self.retriever.search(
+            query, mode=mode or self.policy.mode, top_k=top_k or self.policy.top_k
+        )
 
     def stream(self, prepared: Prepared) -> Iterator[Token | Done]:
         """Generate the answer token by token, then a Done with citations and timings."""

@@ -16,7 +16,7 @@ from xnai.api.deps import ContainerDep
 from xnai.api.schemas import ChatCompletionRequest
 from xnai.bootstrap import Container
 from xnai.domain.errors import XnaiError
-from xnai.domain.models import Answer, ChatMessage, SearchMode
+from xnai.domain.models import Answer, ChatMessage
 from xnai.services.answer import Done, Prepared, Token
 
 router = APIRouter(tags=["openai"])
@@ -35,11 +35,8 @@ def _prepare(c: Container, body: ChatCompletionRequest) -> Prepared:
         for m in body.messages[:cut]
         if m.role in ("user", "assistant")
     ]
-    rag = c.settings.rag
     return c.answers.prepare(
         last.text(),
-        mode=SearchMode(rag.mode),
-        top_k=rag.top_k,
         max_tokens=body.max_completion_tokens or body.max_tokens,
         history=history[-6:],
     )

@@ -22,23 +22,20 @@ router = APIRouter(tags=["query"])
 
 def prepare(c: Container, body: QueryRequest) -> Prepared:
     """Retrieval and prompt for a query request, defaults from config."""
-    rag = c.settings.rag
     return c.answers.prepare(
-        body.query,
-        mode=SearchMode(body.mode or rag.mode),
-        top_k=body.top_k or rag.top_k,
-        max_tokens=body.max_tokens,
+        body.query, mode=_mode(body), top_k=body.top_k, max_tokens=body.max_tokens
     )
 
 
 def retrieval_only(c: Container, body: QueryRequest, started: float) -> dict[str, Any]:
     """Sources without generation: the answer text is empty."""
-    rag = c.settings.rag
-    citations, retrieval_ms = c.answers.sources(
-        body.query, mode=SearchMode(body.mode or rag.mode), top_k=body.top_k or rag.top_k
-    )
+    citations, retrieval_ms = c.answers.sources(body.query, mode=_mode(body), top_k=body.top_k)
     answer = Answer("", citations, c.model.name, retrieval_ms, 0.0, grounded=bool(citations))
     return payload(answer, started)
+
+
+def _mode(body: QueryRequest) -> SearchMode | None:
+    return SearchMode(body.mode) if body.mode else None
 
 
 def payload(answer: Answer, started: float) -> dict[str, Any]:
