@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import threading
@@ -15,7 +14,13 @@ from xnai.domain.errors import ConfigError
 from xnai.domain.models import ChatMessage, IngestReport, SearchMode
 from xnai.domain.ports import ChatModel, Embedder, LexicalIndex, Loader, VectorIndex
 from xnai.services.answer import AnswerPolicy, AnswerService
-from xnai.services.knowledge import ChunkingPolicy, KnowledgeBase, Progress, find_documents
+from xnai.services.knowledge import (
+    ChunkingPolicy,
+    KnowledgeBase,
+    Progress,
+    find_documents,
+    sha256_bytes,
+)
 from xnai.services.retrieval import RetrievalPolicy, Retriever
 from xnai.services.sources import MB, file_sources, upload_sources
 
@@ -137,7 +142,7 @@ class Container:
         """Store an uploaded file's bytes (content-addressed, owner-only) and return the path."""
         from xnai.adapters.storage.fsutil import atomic_write_bytes
 
-        digest = hashlib.sha256(data).hexdigest()
+        digest = sha256_bytes(data)
         path = self.settings.data_dir / "originals" / f"{digest}{Path(name).suffix.lower()}"
         if not path.exists():
             atomic_write_bytes(path, data)

@@ -3,10 +3,10 @@
 Commit protocol (one writer at a time, under the store's lock):
 1. write the new generation into a temp directory, fsync it, rename it into place;
 2. commit the database rows and the generation number in one transaction (the commit point);
-3. point ``CURRENT`` at it and rewrite the manifest (both derived, rolled forward by recover);
+3. point ``CURRENT`` at it and rewrite the manifest (both derived, rolled forward by recovery);
 4. delete generations nobody needs.
-A crash before 2 leaves an unreferenced directory that ``recover`` deletes; a crash after 2
-leaves a pointer or manifest behind that ``recover`` rewrites from the database.
+A crash before 2 leaves an unreferenced directory that recovery deletes; a crash after 2
+leaves a pointer or manifest behind that recovery rewrites from the database.
 """
 
 from __future__ import annotations
@@ -168,11 +168,6 @@ class KnowledgeBase:
         return Snapshot(generation, vectors, lexical, chunks, documents)
 
     # -- recovery ------------------------------------------------------------------------
-
-    def recover(self) -> list[Path]:
-        """Make pointer, manifest and generation directories agree with the database."""
-        with self.store.lock():
-            return self._recover_locked()
 
     def _recover_locked(self) -> list[Path]:
         generation = self.repo.current_generation()

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from xnai.domain.errors import DocumentError, XnaiError
 from xnai.domain.models import LoadedDocument
 from xnai.domain.ports import Loader
-from xnai.services.knowledge import Source
+from xnai.services.knowledge import Source, sha256_bytes
 
 MB = 1024 * 1024
 Failure = tuple[str, Exception]
@@ -37,7 +36,7 @@ def to_source(source: str, data: bytes, loader: Loader, path: Path) -> Source:
     loaded: LoadedDocument = loader.load(path, data)
     return Source(
         source=source,
-        sha256=hashlib.sha256(data).hexdigest(),
+        sha256=sha256_bytes(data),
         size=len(data),
         title=loaded.title,
         text=loaded.text,
@@ -67,7 +66,7 @@ def file_sources(
 
     def make(path: Path, name: str) -> Source:
         data = read_limited(path, max_bytes)
-        sha = hashlib.sha256(data).hexdigest()
+        sha = sha256_bytes(data)
         if is_unchanged(name, sha):  # identity is enough for the ingest to skip it
             return Source(name, sha, len(data), "", "", "", "", "")
         return to_source(name, data, loader_for(path), path)
