@@ -32,14 +32,30 @@ NOTES: dict[str, str] = {
     "enterprise.monitoring.enabled": "Planned: Prometheus metrics.",
     "enterprise.monitoring.prometheus_port": "Planned: port of the metrics endpoint.",
     "enterprise.monitoring.log_level": "Log level of `xnai serve`.",
-    "enterprise.security.session_timeout": "Planned: how long a session lasts, in seconds.",
-    "enterprise.security.failed_login_lockout": "Planned: failed logins before a lockout.",
-    "enterprise.security.mfa_required": "Planned: require TOTP for every user.",
-    "enterprise.security.encryption_enabled": "Planned: encryption at rest.",
-    "enterprise.security.master_key": "Planned: key for encryption at rest. Secret: "
-    "`xnai config show` prints it redacted.",
-    "enterprise.compliance.frameworks": "Planned: frameworks the compliance self-audit checks.",
-    "enterprise.compliance.retention_days": "Planned: retention of audit records.",
+    "enterprise.security.session_timeout": "Absolute lifetime of a login session in seconds "
+    "(8 h); compliance checks flag more than 8 h.",
+    "enterprise.security.session_idle_timeout": "A session unused for this many seconds expires.",
+    "enterprise.security.failed_login_lockout": "Consecutive failed logins (passwords or "
+    "one-time codes) that lock an account.",
+    "enterprise.security.lockout_duration": "Seconds a locked account stays locked "
+    "(admins can unlock sooner).",
+    "enterprise.security.password_min_length": "Shortest password accepted.",
+    "enterprise.security.mfa_required": "Every user must enrol in TOTP and give a code at login.",
+    "enterprise.security.encryption_enabled": "Encrypt document text, titles, the lexical "
+    "index, stored originals and the manifest at rest.",
+    "enterprise.security.master_key": "Master key for encryption at rest (base64, 32 bytes) "
+    "instead of the key file. Secret: `xnai config show` prints it redacted.",
+    "enterprise.security.master_key_file": "Key file created by `xnai init` with mode 0600; "
+    "default `<data_dir>/keys/master.key`.",
+    "enterprise.security.key_max_age_days": "Compliance runs flag a master key older than "
+    "this; `xnai keys rotate` renews it.",
+    "enterprise.compliance.frameworks": "Frameworks the scheduled compliance self-audit runs.",
+    "enterprise.compliance.data_retention_days": "Documents, expired sessions and audit lines "
+    "older than this are removed by the retention job (7 years).",
+    "enterprise.compliance.audit_interval_hours": "Hours between scheduled compliance runs "
+    "of `xnai serve` (weekly).",
+    "enterprise.compliance.backups_dir": "Directory backups are written to; compliance "
+    "checks that it is set.",
     "enterprise.circuit_breaker.fail_max": "Planned: consecutive model failures that open "
     "the circuit breaker.",
     "enterprise.circuit_breaker.reset_timeout": "Planned: seconds before a trial call "

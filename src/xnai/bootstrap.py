@@ -12,8 +12,16 @@ from pathlib import Path
 from xnai.config import Settings, disable_telemetry
 from xnai.domain.errors import ConfigError
 from xnai.domain.models import ChatMessage, IngestReport, SearchMode
-from xnai.domain.ports import ChatModel, Embedder, LexicalIndex, Loader, VectorIndex
+from xnai.domain.ports import (
+    AuditSink,
+    ChatModel,
+    Embedder,
+    LexicalIndex,
+    Loader,
+    VectorIndex,
+)
 from xnai.services.answer import AnswerPolicy, AnswerService
+from xnai.services.audit import RecordingAudit
 from xnai.services.knowledge import (
     ChunkingPolicy,
     KnowledgeBase,
@@ -89,6 +97,7 @@ class Container:
     embedder: Embedder
     loaders: list[Loader] = field(default_factory=list)
     readiness: Readiness = field(default_factory=Readiness)
+    audit: AuditSink = field(default_factory=RecordingAudit)
 
     def open_index(self) -> None:
         """Recover and load the committed index generation."""

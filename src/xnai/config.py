@@ -56,16 +56,39 @@ class Monitoring(Section):
 
 
 class Security(Section):
-    session_timeout: int = Field(default=28800, ge=60, description="seconds")
-    failed_login_lockout: int = Field(default=5, ge=1)
-    mfa_required: bool = False
+    session_timeout: int = Field(
+        default=28800, ge=60, description="absolute lifetime of a login session, seconds"
+    )
+    session_idle_timeout: int = Field(
+        default=1800, ge=60, description="a session unused this long expires, seconds"
+    )
+    failed_login_lockout: int = Field(
+        default=5, ge=1, description="consecutive failed logins that lock an account"
+    )
+    lockout_duration: int = Field(default=900, ge=1, description="seconds an account stays locked")
+    password_min_length: int = Field(default=12, ge=8)
+    mfa_required: bool = Field(default=False, description="every user must enrol in TOTP")
     encryption_enabled: bool = True
-    master_key: SecretStr | None = None
+    master_key: SecretStr | None = Field(
+        default=None, description="base64 Fernet key; default: the key file in the data dir"
+    )
+    master_key_file: Path | None = Field(
+        default=None, description="default: <data_dir>/keys/master.key (mode 0600)"
+    )
+    key_max_age_days: int = Field(
+        default=365, ge=1, description="compliance flags a master key older than this"
+    )
 
 
 class Compliance(Section):
     frameworks: list[Literal["gdpr", "soc2", "ccpa", "iso27001"]] = ["gdpr", "soc2"]
-    retention_days: int = Field(default=365, ge=1)
+    data_retention_days: int = Field(
+        default=2555, ge=1, description="documents, sessions and audit lines older go"
+    )
+    audit_interval_hours: float = Field(
+        default=168.0, gt=0, description="scheduled compliance runs (weekly)"
+    )
+    backups_dir: Path | None = Field(default=None, description="where backups are written")
 
 
 class CircuitBreaker(Section):
@@ -157,6 +180,9 @@ class Server(Section):
     port: int = Field(default=8000, ge=1, le=65535)
     max_body_mb: float = Field(default=60.0, gt=0)
     cors_origins: list[str] = []
+    behind_tls_proxy: bool = Field(
+        default=False, description="a TLS-terminating proxy is in front (for a non-loopback host)"
+    )
 
 
 class Settings(BaseSettings):

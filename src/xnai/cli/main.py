@@ -7,16 +7,16 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from xnai import __version__
-from xnai.bootstrap import Container, build, prepare_process
-from xnai.config import Settings, load_settings, redacted
+from xnai.bootstrap import prepare_process
+from xnai.cli.context import ConfigOpt, container, err, out, reset, settings, state
+from xnai.config import redacted
 from xnai.domain.errors import XnaiError
 from xnai.domain.models import IngestReport, SearchMode
 from xnai.services.answer import Done, Token
@@ -29,14 +29,6 @@ app.add_typer(config_app, name="config")
 app.add_typer(index_app, name="index")
 app.add_typer(models_app, name="models")
 
-out = Console()
-err = Console(stderr=True)
-_state: dict[str, Any] = {"config": None}
-
-ConfigOpt = Annotated[
-    Path | None, typer.Option("--config", "-c", help="config.toml to read", envvar="XNAI_CONFIG")
-]
-
 
 @app.callback()
 def _root(
@@ -46,24 +38,7 @@ def _root(
     if version:
         out.print(f"xnai {__version__}")
         raise typer.Exit()
-    _state.clear()  # one invocation, one configuration (CliRunner reuses the process)
-    _state["config"] = config
-
-
-def settings() -> Settings:
-    """Settings of this invocation."""
-    if "settings" not in _state:
-        _state["settings"] = load_settings(_state["config"])
-    return _state["settings"]
-
-
-def container() -> Container:
-    """The wired application, with the committed index loaded."""
-    if "container" not in _state:
-        c = build(settings())
-        c.open_index()
-        _state["container"] = c
-    return _state["container"]
+    reset(config)
 
 
 @app.command()
@@ -192,8 +167,8 @@ def serve(
     import uvicorn
 
     s = settings()
-    if _state["config"] is not None:
-        os.environ["XNAI_CONFIG"] = str(_state["config"])
+    if state["config"] is not None:
+        os.environ["XNAI_CONFIG"] = str(state["config"])
     uvicorn.run(
         "xnai.api.app:app_from_environment",
         factory=True,

@@ -33,3 +33,35 @@ class ModelError(XnaiError):
 
 class ModelUnavailableError(ModelError):
     """The model backend cannot be reached or loaded."""
+
+
+class AuthenticationError(XnaiError):
+    """No valid credentials: unknown user, wrong password, expired or revoked token."""
+
+
+class AccountLockedError(AuthenticationError):
+    """Too many failed logins: try again after ``retry_after`` seconds."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class MfaRequiredError(AuthenticationError):
+    """The password was right; a one-time code is needed (or enrolment first)."""
+
+
+class PermissionDeniedError(XnaiError):
+    """The principal lacks the permission or access to the resource."""
+
+
+class ConflictError(XnaiError):
+    """The request conflicts with the current state (e.g. the name is taken)."""
+
+
+class InvalidInputError(XnaiError):
+    """A value given by the user is not acceptable (e.g. a weak password)."""
+
+
+class IntegrityError(XnaiError):
+    """Stored data failed its integrity check (tampered or wrong key); never returns data."""

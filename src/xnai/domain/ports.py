@@ -211,3 +211,47 @@ class IndexStore(Protocol):
     def cleanup(self, keep: set[int]) -> list[Path]:
         """Delete temporary leftovers and generations not in ``keep``; return what went."""
         ...
+
+
+@runtime_checkable
+class KeyRing(Protocol):
+    """Keys derived per context (user_data, system_config, audit_logs, ai_models).
+
+    ``encrypt`` always uses the newest key; ``decrypt`` accepts any key still on the ring
+    (MultiFernet semantics) and raises IntegrityError for tampered data or an unknown key.
+    With encryption disabled, ``encrypt``/``decrypt`` pass bytes through unchanged.
+    """
+
+    enabled: bool
+
+    def encrypt(self, context: str, data: bytes) -> bytes: ...
+
+    def decrypt(self, context: str, token: bytes) -> bytes: ...
+
+    def mac_key(self, context: str) -> tuple[str, bytes]:
+        """The current (key id, HMAC key) of ``context``."""
+        ...
+
+    def mac_key_by_id(self, context: str, key_id: str) -> bytes | None:
+        """An HMAC key of ``context`` by id, retired ones included; None when unknown."""
+        ...
+
+
+@runtime_checkable
+class AuditSink(Protocol):
+    """Where services report security-relevant events (the audit trail)."""
+
+    def record(
+        self,
+        event_type: str,
+        *,
+        action: str,
+        resource: str = "",
+        user_id: str | None = None,
+        success: bool = True,
+        severity: str = "info",
+        source_ip: str | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        """Append one event; raise only when the trail cannot be written."""
+        ...

@@ -1,0 +1,42 @@
+"""What every command shares: consoles and the settings and container of one invocation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from xnai.bootstrap import Container, build
+from xnai.config import Settings, load_settings
+
+out = Console()
+err = Console(stderr=True)
+state: dict[str, Any] = {"config": None}
+
+ConfigOpt = Annotated[
+    Path | None, typer.Option("--config", "-c", help="config.toml to read", envvar="XNAI_CONFIG")
+]
+
+
+def reset(config: Path | None) -> None:
+    """Start a new invocation (CliRunner reuses the process)."""
+    state.clear()
+    state["config"] = config
+
+
+def settings() -> Settings:
+    """Settings of this invocation."""
+    if "settings" not in state:
+        state["settings"] = load_settings(state["config"])
+    return state["settings"]
+
+
+def container() -> Container:
+    """The wired application, with the committed index loaded."""
+    if "container" not in state:
+        c = build(settings())
+        c.open_index()
+        state["container"] = c
+    return state["container"]
