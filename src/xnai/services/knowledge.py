@@ -318,6 +318,16 @@ class KnowledgeBase:
             self._commit(pending)
             return doc
 
+    def remove_many(self, doc_ids: Iterable[str]) -> list[Document]:
+        """Delete these documents (unknown ids ignored) in one commit; return those removed."""
+        with self.store.lock():
+            self._recover_locked()
+            docs = [d for d in (self.repo.document(i) for i in dict.fromkeys(doc_ids)) if d]
+            if docs:
+                stale = {c for d in docs for c in d.chunk_ids}
+                self._commit(_Pending(deletes=[d.doc_id for d in docs], stale_chunk_ids=stale))
+            return docs
+
     def _commit(self, pending: _Pending) -> int:
         base = self.repo.current_generation()
         vectors, lexical = self._new_vectors(), self._new_lexical()
