@@ -1,0 +1,422 @@
+"""The audit log as one JSON Lines file chained by HMAC, with an anchor file beside it.
+
+``audit.jsonl`` holds one sealed event per line (mode 0600, in a 0700 directory).
+``audit.anchor.json`` records the last sequence number and MAC, and the chain base left by
+retention trims; it is itself MAC'd, so cutting lines off the end of the log is detected.
+Writers of every process are serialised by an ``fcntl`` lock on ``audit.lock``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import hmac
+import json
+import os
+import threading
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from xnai.adapters.audit.chain import GENESIS, canonical, check, erase, seal
+from xnai.adapters.storage.fsutil import DIR_MODE, FILE_MODE, atomic_write_bytes
+from xnai.domain.audit import AUDIT_KEY_CONTEXT, VerifyResult
+from xnai.domain.ports import KeyRing
+
+LOG_NAME = "audit.jsonl"
+ANCHOR_NAME = "audit.anchor.json"
+LOCK_NAME = "audit.lock"
+BLOCK = 65536
+
+
+@dataclass(frozen=True, slots=True)
+class Anchor:
+    """Where the chain starts (after trims) and where it ended at the last append."""
+
+    seq: int = 0
+    mac: str = GENESIS
+    base_seq: int = 1
+    base_prev: str = GENESIS
+
+
+@dataclass(frozen=True, slots=True)
+class _Tail:
+    inode: int
+    size: int
+    mtime_ns: int
+    seq: int
+    mac: str
+
+
+def _parse(raw: bytes) -> dict[str, Any] | None:
+    try:
+        obj = json.loads(raw)
+    except ValueError:
+        return None
+    return obj if isinstance(obj, dict) else None
+
+
+def _rfind_newline(fd: int, end: int) -> int:
+    """Offset of the last newline before ``end``, or -1."""
+    pos = end
+    while pos > 0:
+        start = max(0, pos - BLOCK)
+        idx = os.pread(fd, pos - start, start).rfind(b"\n")
+        if idx >= 0:
+            return start + idx
+        pos = start
+    return -1
+
+
+class JsonlAuditLog:
+    """The ``AuditLog`` port over ``<directory>/audit.jsonl``."""
+
+    def __init__(self, directory: Path, keys: KeyRing, *, context: str = AUDIT_KEY_CONTEXT):
+        self.directory = directory
+        self.path = directory / LOG_NAME
+        self.anchor_path = directory / ANCHOR_NAME
+        self._keys = keys
+        self._context = context
+        self._thread_lock = threading.Lock()
+        self._tail: _Tail | None = None
+
+    # -- locking and files -------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        """Exclusive access across threads and processes."""
+        with self._thread_lock:
+            self.directory.mkdir(parents=True, exist_ok=True, mode=DIR_MODE)
+            os.chmod(self.directory, DIR_MODE)
+            fd = os.open(self.directory / LOCK_NAME, os.O_RDWR | os.O_CREAT, FILE_MODE)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                yield
+            finally:
+                os.close(fd)  # releases the lock
+
+    def _open_log(self) -> int:
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, FILE_MODE)
+        os.fchmod(fd, FILE_MODE)
+        return fd
+
+    def _key(self, key_id: str) -> bytes | None:
+        return self._keys.mac_key_by_id(self._context, key_id)
+
+    def _anchor_mac(self, key: bytes, body: Mapping[str, Any]) -> str:
+        return hmac.new(key, b"anchor\x00" + canonical(body), hashlib.sha256).hexdigest()
+
+    def _read_anchor(self) -> Anchor | str:
+        """The anchor (the default when there is none yet), or why it cannot be trusted."""
+        try:
+            raw = self.anchor_path.read_bytes()
+        except FileNotFoundError:
+            return Anchor()
+        obj = _parse(raw)
+        if obj is None or not isinstance(obj.get("key_id"), str):
+            return "the anchor file is damaged"
+        key = self._key(obj["key_id"])
+        body = {k: v for k, v in obj.items() if k != "anchor_mac"}
+        if key is None or not hmac.compare_digest(
+            self._anchor_mac(key, body), str(obj.get("anchor_mac"))
+        ):
+            return "the anchor file was modified or its key is unknown"
+        try:
+            return Anchor(int(obj["seq"]), obj["mac"], int(obj["base_seq"]), obj["base_prev"])
+        except (KeyError, TypeError, ValueError):
+            return "the anchor file is damaged"
+
+    def _write_anchor(self, anchor: Anchor) -> None:
+        key_id, key = self._keys.mac_key(self._context)
+        body: dict[str, Any] = {**asdict(anchor), "key_id": key_id}
+        body["anchor_mac"] = self._anchor_mac(key, body)
+        atomic_write_bytes(self.anchor_path, canonical(body) + b"\n")
+
+    def _rewrite(self, lines: list[bytes]) -> None:
+        atomic_write_bytes(self.path, b"".join(lines))
+        self._tail = None
+
+    def _complete_lines(self) -> list[bytes]:
+        """Every newline-terminated line (a torn last fragment is left out)."""
+        try:
+            data = self.path.read_bytes()
+        except FileNotFoundError:
+            return []
+        return data[: data.rfind(b"\n") + 1].splitlines(keepends=True)
+
+    # -- append ------------------------------------------------------------------------
+
+    def _last(self, fd: int, anchor: Anchor | str) -> tuple[int, str]:
+        """(seq, mac) of the last line; a torn fragment left by a crash is cut off first."""
+        st = os.fstat(fd)
+        t = self._tail
+        if t is not None and (t.inode, t.size, t.mtime_ns) == (
+            st.st_ino,
+            st.st_size,
+            st.st_mtime_ns,
+        ):
+            return t.seq, t.mac
+        size = st.st_size
+        if size and os.pread(fd, 1, size - 1) != b"\n":
+            size = _rfind_newline(fd, size) + 1
+            os.ftruncate(fd, size)
+        fallback = (anchor.base_seq - 1, anchor.base_prev) if isinstance(anchor, Anchor) else None
+        if size == 0:
+            return fallback or (0, GENESIS)
+        start = _rfind_newline(fd, size - 1) + 1
+        obj = _parse(os.pread(fd, size - start, start))
+        if obj is not None and isinstance(obj.get("seq"), int) and isinstance(obj.get("mac"), str):
+            return obj["seq"], obj["mac"]
+        # An unreadable last line: continue after the anchor; verify reports the line.
+        if isinstance(anchor, Anchor):
+            return anchor.seq, anchor.mac
+        return fallback or (0, GENESIS)
+
+    def append(self, event: Mapping[str, Any]) -> int:
+        """Seal ``event``, append it as one line, fsync, then move the anchor forward."""
+        with self._locked():
+            anchor = self._read_anchor()
+            fd = self._open_log()
+            try:
+                seq, prev = self._last(fd, anchor)
+                key_id, key = self._keys.mac_key(self._context)
+                line = seal(event, seq=seq + 1, prev=prev, key_id=key_id, key=key)
+                data = canonical(line) + b"\n"
+                written = os.write(fd, data)
+                while written < len(data):
+                    written += os.write(fd, data[written:])
+                os.fsync(fd)
+                st = os.fstat(fd)
+                self._tail = _Tail(st.st_ino, st.st_size, st.st_mtime_ns, seq + 1, line["mac"])
+            finally:
+                os.close(fd)
+            # The anchor only moves on from a tail that agrees with it, so a damaged log
+            # keeps failing verification instead of being re-anchored.
+            if isinstance(anchor, Anchor) and (
+                (seq, prev) == (anchor.seq, anchor.mac) or seq == anchor.seq + 1
+            ):
+                self._write_anchor(Anchor(seq + 1, line["mac"], anchor.base_seq, anchor.base_prev))
+            return seq + 1
+
+    # -- reading -----------------------------------------------------------------------
+
+    def lines(self) -> Iterator[dict[str, Any]]:
+        """Every parseable complete line, oldest first (unverified)."""
+        try:
+            fh = self.path.open("rb")
+        except FileNotFoundError:
+            return
+        with fh:
+            for raw in fh:
+                obj = _parse(raw) if raw.endswith(b"\n") else None
+                if obj is not None:
+                    yield obj
+
+    def tail(self, n: int) -> list[dict[str, Any]]:
+        """The last ``n`` complete lines, parsed (an unreadable one as ``{"unparsed": text}``)."""
+        if n <= 0:
+            return []
+        try:
+            fd = os.open(self.path, os.O_RDONLY)
+        except FileNotFoundError:
+            return []
+        try:
+            end = _rfind_newline(fd, os.fstat(fd).st_size) + 1
+            start = end
+            for _ in range(n):
+                if start <= 0:
+                    break
+                start = _rfind_newline(fd, start - 1) + 1
+            raw = os.pread(fd, end - start, start)
+        finally:
+            os.close(fd)
+        lines = raw.splitlines()
+        return [_parse(r) or {"unparsed": r.decode("utf-8", "replace")} for r in lines]
+
+    def verify(self) -> VerifyResult:
+        """Check the whole log against its chain base and its anchor."""
+        with self._locked():
+            anchor = self._read_anchor()
+            try:
+                fh = self.path.open("rb")  # a snapshot: later rewrites replace the inode
+            except FileNotFoundError:
+                fh = None
+            size = os.fstat(fh.fileno()).st_size if fh else 0
+        if isinstance(anchor, str):
+            if fh:
+                fh.close()
+            return VerifyResult(False, 0, None, anchor)
+        keys: dict[str, bytes | None] = {}
+
+        def key(key_id: str) -> bytes | None:
+            if key_id not in keys:
+                keys[key_id] = self._key(key_id)
+            return keys[key_id]
+
+        if fh is None:
+            return _Verifier(anchor, key).run(iter(()))
+        with fh:
+            return _Verifier(anchor, key).run(_lines_upto(fh, size))
+
+    # -- rewriting ---------------------------------------------------------------------
+
+    def pseudonymise(self, user_id: str, *, also: Collection[str] = ()) -> int:
+        """Replace the person's values by pseudonyms in every line; the chain is untouched."""
+        values = frozenset({user_id, *also})
+        with self._locked():
+            lines = self._complete_lines()
+            changed = 0
+            out: list[bytes] = []
+            for raw in lines:
+                obj = _parse(raw)
+                new = erase(obj, user_id, values) if obj is not None else None
+                if new is None:
+                    out.append(raw)
+                else:
+                    out.append(canonical(new) + b"\n")
+                    changed += 1
+            if changed:
+                self._rewrite(out)
+            return changed
+
+    def trim(self, older_than: datetime) -> int:
+        """Drop intact leading lines older than ``older_than`` and move the chain base.
+
+        Trimming stops at the first line that is recent, unreadable or fails its check, so
+        retention never removes evidence of tampering with the lines it keeps.
+        """
+        with self._locked():
+            anchor = self._read_anchor()
+            if isinstance(anchor, str):
+                return 0
+            lines = self._complete_lines()
+            drop, base, started = 0, (anchor.base_seq, anchor.base_prev), False
+            for raw in lines:
+                obj = _parse(raw)
+                seq = obj.get("seq") if obj is not None else None
+                if not started and isinstance(seq, int) and seq < anchor.base_seq:
+                    drop += 1  # left by a trim that stopped between anchor and rewrite
+                    continue
+                started = True
+                if obj is None or not _droppable(obj, base, older_than, self._key):
+                    break
+                drop += 1
+                base = (obj["seq"] + 1, obj["mac"])
+            if not drop:
+                return 0
+            last = (anchor.seq, anchor.mac) if anchor.seq >= base[0] - 1 else (base[0] - 1, base[1])
+            # The anchor moves first: a crash before the rewrite leaves lines below the base,
+            # which verify skips and the next trim removes.
+            self._write_anchor(Anchor(last[0], last[1], base[0], base[1]))
+            self._rewrite(lines[drop:])
+            return drop
+
+
+def _lines_upto(fh: BinaryIO, size: int) -> Iterator[bytes]:
+    """Complete lines within the first ``size`` bytes (a torn last fragment is skipped)."""
+    read = 0
+    for raw in fh:
+        read += len(raw)
+        if read > size or not raw.endswith(b"\n"):
+            return
+        yield raw
+
+
+def _timestamp(obj: Mapping[str, Any]) -> datetime | None:
+    try:
+        ts = datetime.fromisoformat(str(obj.get("timestamp")))
+    except ValueError:
+        return None
+    return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
+
+
+def _droppable(
+    obj: Mapping[str, Any],
+    base: tuple[int, str],
+    older_than: datetime,
+    keys: Callable[[str], bytes | None],
+) -> bool:
+    ts = _timestamp(obj)
+    return (
+        ts is not None
+        and ts < older_than
+        and (obj.get("seq"), obj.get("prev")) == base
+        and check(obj, keys) is None
+    )
+
+
+class _Verifier:
+    """Walks the lines once, remembering what the anchor check needs."""
+
+    def __init__(self, anchor: Anchor, keys: Callable[[str], bytes | None]) -> None:
+        self.anchor = anchor
+        self.keys = keys
+        self.seq, self.prev = anchor.base_seq - 1, anchor.base_prev
+        self.checked = 0
+        self.first: int | None = None
+        self.anchor_line: tuple[int, str] | None = None  # (line number, mac) at anchor.seq
+        self.last_lineno = 0
+
+    def fail(self, lineno: int | None, reason: str) -> VerifyResult:
+        return VerifyResult(False, self.checked, lineno, reason, self.first, self.seq)
+
+    def run(self, lines: Iterable[bytes]) -> VerifyResult:
+        started = False
+        for lineno, raw in enumerate(lines, start=1):
+            obj = _parse(raw)
+            if obj is None:
+                return self.fail(lineno, "not a JSON object")
+            seq = obj.get("seq")
+            if not isinstance(seq, int):
+                return self.fail(lineno, "no sequence number")
+            if not started and seq < self.anchor.base_seq:
+                continue  # below the chain base: removed by retention, file not yet rewritten
+            started = True
+            problem = self.line(obj, seq)
+            if problem:
+                return self.fail(lineno, problem)
+            self.last_lineno = lineno
+            if seq == self.anchor.seq:
+                self.anchor_line = (lineno, obj["mac"])
+        return self.end()
+
+    def line(self, obj: Mapping[str, Any], seq: int) -> str | None:
+        expected = self.seq + 1
+        if seq > expected:
+            return f"expected seq {expected}, found {seq}: a line was deleted or moved"
+        if seq < expected:
+            return f"expected seq {expected}, found {seq}: a line was moved or repeated"
+        if obj.get("prev") != self.prev:
+            which = "the chain base" if seq == self.anchor.base_seq else "the previous line"
+            return f"prev does not match {which}: the chain is broken"
+        problem = check(obj, self.keys)
+        if problem:
+            return problem
+        self.seq, self.prev = seq, obj["mac"]
+        self.checked += 1
+        if self.first is None:
+            self.first = seq
+        return None
+
+    def end(self) -> VerifyResult:
+        a = self.anchor
+        if self.seq < a.seq:
+            missing = a.seq - self.seq
+            return self.fail(
+                self.last_lineno + 1,
+                f"the log ends at seq {self.seq} but the anchor records seq {a.seq}: "
+                f"{missing} line(s) cut off the end",
+            )
+        if a.seq >= a.base_seq:
+            lineno, mac = self.anchor_line or (self.last_lineno, "")
+            if mac != a.mac:
+                return self.fail(lineno, "the line at the anchor's seq is not the anchored one")
+        if self.seq > a.seq + 1:
+            return self.fail(
+                self.last_lineno - (self.seq - a.seq - 2),
+                f"{self.seq - a.seq} lines after the anchor (a crash leaves at most one)",
+            )
+        return VerifyResult(True, self.checked, None, "", self.first, self.seq)
