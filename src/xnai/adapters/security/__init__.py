@@ -1,0 +1,1 @@
+"""Security adapters: key ring and encrypted files, password hashes, one-time codes."""

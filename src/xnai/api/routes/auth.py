@@ -1,0 +1,161 @@
+"""Sign in and out, one's own account, API keys and MFA enrolment: /v1/auth/*."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from xnai.api.deps import ContainerDep
+from xnai.api.security import (
+    EnrollingPrincipalDep,
+    PrincipalDep,
+    authenticated,
+    client_ip,
+    enrolling,
+    public,
+)
+from xnai.domain.identity import ApiKeyRecord
+from xnai.services.auth import UserSummary
+
+router = APIRouter(tags=["auth"])
+
+
+class Strict(BaseModel):
+    """Request bodies refuse unknown fields (no mass assignment)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class LoginRequest(Strict):
+    username: str = Field(min_length=1, max_length=256)
+    password: str = Field(min_length=1, max_length=4096)
+    totp_code: str | None = Field(default=None, max_length=16)
+
+
+class PasswordChange(Strict):
+    current_password: str = Field(min_length=1, max_length=4096)
+    new_password: str = Field(min_length=1, max_length=4096)
+
+
+class MfaCode(Strict):
+    code: str = Field(min_length=1, max_length=16)
+
+
+class NewApiKey(Strict):
+    name: str = Field(min_length=1, max_length=64)
+    expires_in_days: int | None = Field(default=None, ge=1, le=3650)
+
+
+def user_json(u: UserSummary) -> dict[str, Any]:
+    """A user as JSON (never a secret)."""
+    return {
+        "user_id": u.user_id,
+        "username": u.username,
+        "role": u.role.value,
+        "enabled": u.enabled,
+        "created_at": u.created_at.isoformat(),
+        "password_changed_at": u.password_changed_at.isoformat(),
+        "mfa_enrolled": u.mfa_enrolled,
+        "locked_until": _iso(u.locked_until),
+    }
+
+
+def key_json(k: ApiKeyRecord) -> dict[str, Any]:
+    """An API key's metadata (the key itself is shown once, at creation)."""
+    return {
+        "key_id": k.key_id,
+        "name": k.name,
+        "created_at": k.created_at.isoformat(),
+        "expires_at": _iso(k.expires_at),
+        "last_used_at": _iso(k.last_used_at),
+        "revoked_at": _iso(k.revoked_at),
+    }
+
+
+def _iso(t: datetime | None) -> str | None:
+    return t.isoformat() if t is not None else None
+
+
+@router.post("/v1/auth/login", dependencies=[public()])
+def login(body: LoginRequest, request: Request, c: ContainerDep) -> dict[str, Any]:
+    """Exchange a username, password (and one-time code) for a session token."""
+    auth = c.auth
+    r = auth.login(body.username, body.password, body.totp_code, source_ip=client_ip(request))
+    return {
+        "token": r.token,
+        "token_type": "bearer",
+        "expires_at": auth.session_expires_at(r.session).isoformat(),
+        "idle_timeout": auth.policy.session_idle_timeout,
+        "mfa_enrolment_required": r.mfa_enrolment_required,
+        "user": {"user_id": r.user.user_id, "username": r.user.username, "role": r.user.role.value},
+    }
+
+
+@router.post("/v1/auth/logout", dependencies=[enrolling()])
+def logout(principal: EnrollingPrincipalDep, request: Request, c: ContainerDep) -> dict[str, Any]:
+    """End the current session."""
+    c.auth.logout(principal, source_ip=client_ip(request))
+    return {"logged_out": True}
+
+
+@router.get("/v1/auth/me", dependencies=[enrolling()])
+def me(principal: EnrollingPrincipalDep, c: ContainerDep) -> dict[str, Any]:
+    """The signed-in account, how it signed in and what it may do."""
+    summary = c.auth.me(principal)
+    return {
+        **user_json(summary),
+        "via": principal.via,
+        "permissions": sorted(p.value for p in principal.permissions),
+        "mfa_enrolment_required": c.auth.policy.mfa_required and not summary.mfa_enrolled,
+    }
+
+
+@router.post("/v1/auth/password", dependencies=[authenticated()])
+def change_password(
+    body: PasswordChange, principal: PrincipalDep, request: Request, c: ContainerDep
+) -> dict[str, Any]:
+    """Change one's own password; every session and API key of the account ends."""
+    c.auth.change_password(
+        principal, body.current_password, body.new_password, source_ip=client_ip(request)
+    )
+    return {"changed": True, "credentials_revoked": True}
+
+
+@router.post("/v1/auth/mfa/enrol", dependencies=[enrolling()])
+def mfa_enrol(principal: EnrollingPrincipalDep, c: ContainerDep) -> dict[str, Any]:
+    """Start TOTP enrolment: a secret and an otpauth:// URI for an authenticator app."""
+    secret, uri = c.auth.begin_mfa_enrolment(principal)
+    return {"secret": secret, "otpauth_uri": uri}
+
+
+@router.post("/v1/auth/mfa/confirm", dependencies=[enrolling()])
+def mfa_confirm(body: MfaCode, principal: EnrollingPrincipalDep, c: ContainerDep) -> dict[str, Any]:
+    """Finish enrolment with a code from the app."""
+    c.auth.confirm_mfa_enrolment(principal, body.code)
+    return {"mfa_enrolled": True}
+
+
+@router.get("/v1/auth/api-keys", dependencies=[authenticated()])
+def list_api_keys(principal: PrincipalDep, c: ContainerDep) -> dict[str, Any]:
+    """One's own API keys (metadata only)."""
+    return {"api_keys": [key_json(k) for k in c.auth.api_keys(principal)]}
+
+
+@router.post("/v1/auth/api-keys", status_code=201, dependencies=[authenticated()])
+def create_api_key(body: NewApiKey, principal: PrincipalDep, c: ContainerDep) -> dict[str, Any]:
+    """A new API key for programs; the key is in this response only."""
+    expires = None
+    if body.expires_in_days is not None:
+        expires = c.auth.clock() + timedelta(days=body.expires_in_days)
+    record, key = c.auth.create_api_key(principal, body.name, expires)
+    return {"api_key": key, **key_json(record)}
+
+
+@router.delete("/v1/auth/api-keys/{key_id}", dependencies=[authenticated()])
+def revoke_api_key(key_id: str, principal: PrincipalDep, c: ContainerDep) -> dict[str, Any]:
+    """Revoke one of one's own API keys."""
+    c.auth.revoke_api_key(principal, key_id)
+    return {"revoked": key_id}

@@ -1,0 +1,251 @@
+"""The shared core of authentication and user management: policy, state and helpers."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from xnai.domain.errors import InvalidInputError, NotFoundError, PermissionDeniedError
+from xnai.domain.identity import Clock, OneTimeCodes, PasswordHasher, User, UserRepository
+from xnai.domain.ports import AuditSink, KeyRing
+from xnai.domain.rbac import Permission, Principal, Role
+
+INVALID_LOGIN = "invalid username or password"
+INVALID_TOKEN = "invalid, expired or revoked credentials: log in again"
+USERNAME = re.compile(r"^[a-z0-9][a-z0-9._@-]{0,63}$")
+MAX_PASSWORD = 1024
+SECRET_CONTEXT = "user_data"
+
+
+def utc_now() -> datetime:
+    """The real clock."""
+    return datetime.now(UTC)
+
+
+def token_digest(secret: str) -> str:
+    """sha256 of a high-entropy secret: what the database keeps instead of the secret."""
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def name_key(username: str) -> str:
+    """The key failed logins are counted under: a hash of the normalised name."""
+    return hashlib.sha256(normalise(username).encode()).hexdigest()
+
+
+def normalise(username: str) -> str:
+    """Usernames are case-insensitive."""
+    return username.strip().lower()
+
+
+def random_password() -> str:
+    """A generated password (120 random bits, 20 URL-safe characters)."""
+    return secrets.token_urlsafe(15)
+
+
+@dataclass(frozen=True, slots=True)
+class AuthPolicy:
+    """The ``enterprise.security`` settings that govern authentication."""
+
+    session_timeout: int = 28800
+    session_idle_timeout: int = 1800
+    failed_login_lockout: int = 5
+    lockout_duration: int = 900
+    password_min_length: int = 12
+    mfa_required: bool = False
+    issuer: str = "Xoe-NovAi"
+    touch_every: int = 30  # seconds between writes of a session's last use
+
+
+@dataclass(frozen=True, slots=True)
+class UserSummary:
+    """What an admin sees about a user (no secrets)."""
+
+    user_id: str
+    username: str
+    role: Role
+    enabled: bool
+    created_at: datetime
+    password_changed_at: datetime
+    mfa_enrolled: bool
+    locked_until: datetime | None
+
+
+class IdentityCore:
+    """The repository, hasher, clock, audit sink and key ring, and what both halves share."""
+
+    def __init__(
+        self,
+        repo: UserRepository,
+        hasher: PasswordHasher,
+        codes: OneTimeCodes,
+        *,
+        policy: AuthPolicy | None = None,
+        audit: AuditSink | None = None,
+        clock: Clock = utc_now,
+        keyring: KeyRing | None = None,
+        is_common: Callable[[str], bool] = lambda _: False,
+    ) -> None:
+        self.repo = repo
+        self.codes = codes
+        self.policy = policy or AuthPolicy()
+        self.audit = audit
+        self.clock = clock
+        self.keyring = keyring
+        self.is_common = is_common
+        self._hasher = hasher
+        self._dummy: str | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def sealed_secrets(self) -> SealedMfaSecrets:
+        """The TOTP secrets as a re-encryptable store (for key rotation)."""
+        return SealedMfaSecrets(self.repo, self.keyring)
+
+    @property
+    def hasher(self) -> PasswordHasher:
+        """The password hasher (replaceable; the dummy hash follows it)."""
+        return self._hasher
+
+    @hasher.setter
+    def hasher(self, hasher: PasswordHasher) -> None:
+        self._hasher = hasher
+        self._dummy = None
+
+    def check_password(self, password: str, username: str) -> None:
+        """Refuse short, listed (common or breached) or username-equal passwords."""
+        minimum = self.policy.password_min_length
+        if len(password) < minimum:
+            raise InvalidInputError(f"the password needs at least {minimum} characters")
+        if len(password) > MAX_PASSWORD:
+            raise InvalidInputError(f"the password has more than {MAX_PASSWORD} characters")
+        if password.strip().lower() == normalise(username):
+            raise InvalidInputError("the password must not be the username")
+        if self.is_common(password):
+            raise InvalidInputError(
+                "the password is on the list of common or breached passwords: choose another"
+            )
+
+    def me(self, principal: Principal) -> UserSummary:
+        """The principal's own account."""
+        return self._summary(self._existing(principal.user_id))
+
+    def _existing(self, user_id: str) -> User:
+        user = self.repo.user(user_id)
+        if user is None:
+            raise NotFoundError("no such user")
+        return user
+
+    def _target(self, ref: str) -> User:
+        user = self.repo.user_by_name(normalise(ref)) or self.repo.user(ref.strip())
+        if user is None:
+            raise NotFoundError(f"no user {ref!r}")
+        return user
+
+    def _summary(self, user: User) -> UserSummary:
+        state = self.repo.failure_state(name_key(user.username))
+        locked = (
+            state.locked_until if state.locked_until and state.locked_until > self.clock() else None
+        )
+        return UserSummary(
+            user.user_id,
+            user.username,
+            user.role,
+            user.enabled,
+            user.created_at,
+            user.password_changed_at,
+            user.mfa_enrolled,
+            locked,
+        )
+
+    def _replace_password(
+        self, user: User, new: str, event: tuple[str, str], actor: Principal, now: datetime
+    ) -> None:
+        self.repo.set_password(user.user_id, self.hasher.hash(new), now)
+        self._revoke_all(user, actor, event[0])
+        self._event(
+            event[0], action=event[1], user_id=actor.user_id, resource=f"user:{user.username}"
+        )
+
+    def _revoke_all(self, user: User, actor: Principal, reason: str) -> None:
+        n = self.repo.revoke_credentials(user.user_id, self.clock())
+        if n:
+            self._event(
+                "session_revoked",
+                action="revoke_credentials",
+                user_id=actor.user_id,
+                resource=f"user:{user.username}",
+                details={"count": n, "reason": reason},
+            )
+
+    def _event(
+        self,
+        event_type: str,
+        *,
+        action: str,
+        user_id: str | None,
+        resource: str = "",
+        success: bool = True,
+        severity: str = "info",
+        source_ip: str | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        if self.audit is not None:
+            self.audit.record(
+                event_type,
+                action=action,
+                resource=resource,
+                user_id=user_id,
+                success=success,
+                severity=severity,
+                source_ip=source_ip,
+                details=details,
+            )
+
+    @staticmethod
+    def _manages(principal: Principal) -> bool:
+        return principal.can(Permission.MANAGE_USERS)
+
+    def _require_manager(self, actor: Principal) -> None:
+        if not self._manages(actor):
+            raise PermissionDeniedError("managing users needs the manage:users permission")
+
+    @staticmethod
+    def _check_grant(actor: Principal, role: Role) -> None:
+        if role is Role.SYSTEM and actor.via != "local":
+            raise PermissionDeniedError("the system role is granted on the command line only")
+
+
+class SealedMfaSecrets:
+    """The users' TOTP secrets as a store the key rotation re-encrypts."""
+
+    name = "mfa_secrets"
+
+    def __init__(self, repo: UserRepository, keyring: KeyRing | None) -> None:
+        self.repo = repo
+        self.keyring = keyring
+
+    def reencrypt(self) -> int:
+        """Re-seal every stored secret under the current key; return how many."""
+        if self.keyring is None:
+            return 0
+        n = 0
+        for user in self.repo.users():
+            if user.mfa_secret is not None:
+                plain = self.keyring.decrypt(SECRET_CONTEXT, user.mfa_secret)
+                self.repo.replace_mfa_secret(
+                    user.user_id, self.keyring.encrypt(SECRET_CONTEXT, plain)
+                )
+                n += 1
+        return n
+
+
+def same_digest(stored_hash: str, secret: str) -> bool:
+    """Constant-time comparison of a stored digest with the digest of ``secret``."""
+    return hmac.compare_digest(stored_hash, token_digest(secret))
