@@ -1,0 +1,107 @@
+"""Collections and their access lists in the documents database (SQLite or PostgreSQL)."""
+
+from __future__ import annotations
+
+import json
+from contextlib import suppress
+from typing import Any
+
+from sqlalchemy import (
+    Column,
+    Engine,
+    MetaData,
+    String,
+    Table,
+    Text,
+    delete,
+    insert,
+    inspect,
+    select,
+)
+from sqlalchemy import update as sql_update
+from sqlalchemy.exc import IntegrityError as SqlIntegrityError
+
+from xnai.domain.access import Collection, default_collection
+from xnai.domain.errors import ConflictError, NotFoundError
+
+metadata = MetaData()
+
+collections = Table(
+    "collections",
+    metadata,
+    Column("name", String(128), primary_key=True),
+    Column("description", Text, nullable=False, default=""),
+    # JSON arrays of role values and of user ids or usernames.
+    Column("readable_roles", Text, nullable=False, default="[]"),
+    Column("readable_users", Text, nullable=False, default="[]"),
+    Column("writable_roles", Text, nullable=False, default="[]"),
+    Column("writable_users", Text, nullable=False, default="[]"),
+)
+
+_LISTS = ("readable_roles", "readable_users", "writable_roles", "writable_users")
+
+
+class SqlCollectionStore:
+    """The ``collections`` table; created with the ``default`` collection on first use."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        fresh = not inspect(engine).has_table(collections.name)
+        metadata.create_all(engine)
+        if fresh:
+            # Only when the table is new: an admin may later change or remove "default".
+            with suppress(ConflictError):  # another process created it first
+                self.create(default_collection())
+
+    def list(self) -> list[Collection]:
+        """Every collection, by name."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(collections).order_by(collections.c.name)).mappings()
+            return [_to_collection(r) for r in rows]
+
+    def get(self, name: str) -> Collection | None:
+        """A collection by name."""
+        with self.engine.connect() as conn:
+            row = (
+                conn.execute(select(collections).where(collections.c.name == name))
+                .mappings()
+                .first()
+            )
+        return _to_collection(row) if row is not None else None
+
+    def create(self, collection: Collection) -> None:
+        """Add a collection; ConflictError when the name is taken."""
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(insert(collections).values(**_row(collection)))
+        except SqlIntegrityError as exc:
+            raise ConflictError(f"a collection named {collection.name!r} exists") from exc
+
+    def replace(self, collection: Collection) -> None:
+        """Overwrite a collection's description and lists; NotFoundError when unknown."""
+        row = _row(collection)
+        del row["name"]
+        with self.engine.begin() as conn:
+            done = conn.execute(
+                sql_update(collections).where(collections.c.name == collection.name).values(**row)
+            )
+        if done.rowcount == 0:
+            raise NotFoundError(f"no collection named {collection.name!r}")
+
+    def delete(self, name: str) -> bool:
+        """Remove a collection; False when there was none."""
+        with self.engine.begin() as conn:
+            done = conn.execute(delete(collections).where(collections.c.name == name))
+        return bool(done.rowcount)
+
+
+def _row(c: Collection) -> dict[str, Any]:
+    row: dict[str, Any] = {"name": c.name, "description": c.description}
+    for key in _LISTS:
+        row[key] = json.dumps(sorted(set(getattr(c, key))))
+    return row
+
+
+def _to_collection(row: Any) -> Collection:
+    lists = {key: tuple(str(v) for v in json.loads(row[key])) for key in _LISTS}
+    return Collection(row["name"], row["description"], **lists)
