@@ -79,6 +79,7 @@ def main() -> None:
 
     from xnai.bootstrap import build, model_path
     from xnai.config import load_settings
+    from xnai.domain.access import AccessScope
     from xnai.domain.models import SearchMode
 
     settings = load_settings(args.config, storage={"data_dir": args.data_dir})
@@ -89,7 +90,11 @@ def main() -> None:
     def prepare(question: str, max_tokens: int) -> Any:
         # The same call POST /v1/query makes (routes/query.py: prepare).
         return container.answers.prepare(
-            question, mode=SearchMode(rag.mode), top_k=rag.top_k, max_tokens=max_tokens
+            question,
+            scope=AccessScope.everything(),
+            mode=SearchMode(rag.mode),
+            top_k=rag.top_k,
+            max_tokens=max_tokens,
         )
 
     prepared = prepare(args.question, args.max_tokens)

@@ -403,6 +403,7 @@ class Bench:
     def quality(self) -> dict[str, Any]:
         import numpy as np
 
+        from xnai.domain.access import AccessScope
         from xnai.domain.models import SearchMode
 
         corpus = self.need_scifact()
@@ -450,7 +451,9 @@ class Bench:
             started = time.perf_counter()
             run = {}
             for q, text in zip(qids, texts, strict=True):
-                hits = c.retriever.search(text, mode=mode, top_k=100)
+                hits = c.retriever.search(
+                    text, mode=mode, top_k=100, scope=AccessScope.everything()
+                )
                 run[q] = [corpus_id[h.chunk.doc_id] for h in hits]
             elapsed = time.perf_counter() - started
             out[mode.value] = {**evaluate(run, corpus.qrels), "seconds": elapsed}
@@ -484,6 +487,7 @@ class Bench:
     # -- (c) retrieval latency ----------------------------------------------------------------
 
     def retrieval_in_process(self) -> dict[str, Any]:
+        from xnai.domain.access import AccessScope
         from xnai.domain.models import SearchMode
 
         corpus = self.need_scifact()
@@ -503,7 +507,7 @@ class Bench:
 
             def one(text: str, mode: SearchMode = SearchMode.HYBRID) -> float:
                 started = time.perf_counter()
-                c.retriever.search(text, mode=mode, top_k=10)
+                c.retriever.search(text, mode=mode, top_k=10, scope=AccessScope.everything())
                 return (time.perf_counter() - started) * 1000
 
             for text in texts[:20]:
@@ -573,7 +577,8 @@ class Bench:
             log("== server: start ==")
             self.preassemble_model(state)
             self.settle()
-            state["server"] = Server(self.data_dir, self.config, self.server_log)
+            key = bench_api_key(self.container)
+            state["server"] = Server(self.data_dir, self.config, self.server_log, key)
             state["server"].start()
             log(f"server ready in {state['server'].ready_s:.1f} s")
         except Exception as exc:
@@ -634,10 +639,10 @@ class Bench:
             bodies = [{"query": t, "mode": "hybrid", "top_k": 10, "generate": False} for t in texts]
             url = server.url + "/v1/query"
             log("HTTP retrieval: warm-up and 1 client")
-            asyncio.run(http_load(url, bodies[:20], 1))
-            one = asyncio.run(http_load(url, bodies, 1))
+            asyncio.run(http_load(url, bodies[:20], 1, server.headers))
+            one = asyncio.run(http_load(url, bodies, 1, server.headers))
             log(f"HTTP retrieval: {CLIENTS} clients")
-            many = asyncio.run(http_load(url, bodies, CLIENTS))
+            many = asyncio.run(http_load(url, bodies, CLIENTS, server.headers))
             ret["http"] = {
                 "p50_ms": one["p50_ms"],
                 "p95_ms": one["p95_ms"],
@@ -662,10 +667,10 @@ class Bench:
         runs = []
         for i in range(GEN_RUNS):
             if i:
-                sse_query(url, flush, 1)  # evict the KV prefix of the previous run
+                sse_query(url, flush, 1, server.headers)  # evict the previous run's KV prefix
             self.settle()
             log(f"generation: service run {i + 1}/{GEN_RUNS}")
-            runs.append(sse_query(url, question, GEN_MAX_TOKENS))
+            runs.append(sse_query(url, question, GEN_MAX_TOKENS, server.headers))
             r = runs[-1]
             log(
                 f"  {r['tokens']} tokens, TTFT {r['time_to_first_token_s']:.2f} s, "
@@ -797,7 +802,9 @@ def http_retrieval_unavailable() -> str | None:
     return None
 
 
-async def http_load(url: str, bodies: list[dict[str, Any]], clients: int) -> dict[str, Any]:
+async def http_load(
+    url: str, bodies: list[dict[str, Any]], clients: int, headers: dict[str, str]
+) -> dict[str, Any]:
     """Closed-loop load: ``clients`` httpx clients each send the next body when done."""
     import httpx
 
@@ -808,7 +815,7 @@ async def http_load(url: str, bodies: list[dict[str, Any]], clients: int) -> dic
     errors: list[str] = []
 
     async def client_loop() -> None:
-        async with httpx.AsyncClient(timeout=120) as client:
+        async with httpx.AsyncClient(timeout=120, headers=headers) as client:
             while True:
                 try:
                     body = queue.get_nowait()
@@ -835,7 +842,7 @@ async def http_load(url: str, bodies: list[dict[str, Any]], clients: int) -> dic
     }
 
 
-def sse_query(url: str, question: str, max_tokens: int) -> dict[str, Any]:
+def sse_query(url: str, question: str, max_tokens: int, headers: dict[str, str]) -> dict[str, Any]:
     """One streamed POST /v1/query: token arrival times, answer text and cited chunks."""
     import httpx
 
@@ -844,7 +851,7 @@ def sse_query(url: str, question: str, max_tokens: int) -> dict[str, Any]:
     parts: list[str] = []
     done: dict[str, Any] = {}
     event = ""
-    with httpx.Client(timeout=600) as client:
+    with httpx.Client(timeout=600, headers=headers) as client:
         started = time.perf_counter()
         with client.stream("POST", url, json=body) as resp:
             if resp.status_code != 200:
@@ -918,11 +925,23 @@ def vmhwm_mb(pid: int) -> float:
     return 0.0
 
 
+def bench_api_key(c: Any) -> str:
+    """An admin API key for the load generator: every HTTP query needs credentials."""
+    from xnai.domain.rbac import LOCAL_ADMIN, Principal, Role
+
+    user = c.auth.repo.user_by_name("bench")
+    if user is None:
+        user = c.auth.create_user(LOCAL_ADMIN, "bench", Role.ADMIN)[0]
+    principal = Principal(user.user_id, user.username, user.role, "local")
+    return str(c.auth.create_api_key(principal, "bench")[1])
+
+
 class Server:
     """``xnai serve`` as a subprocess, with RSS sampling while it runs."""
 
-    def __init__(self, data_dir: Path, config: Path, log_file: Path) -> None:
+    def __init__(self, data_dir: Path, config: Path, log_file: Path, api_key: str) -> None:
         self.data_dir = data_dir
+        self.headers = {"Authorization": f"Bearer {api_key}"}
         self.config = config
         self.log_file = log_file
         self.port = free_port()

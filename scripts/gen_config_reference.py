@@ -44,7 +44,8 @@ NOTES: dict[str, str] = {
     "enterprise.security.encryption_enabled": "Encrypt document text, titles, the lexical "
     "index, stored originals and the manifest at rest.",
     "enterprise.security.master_key": "Master key for encryption at rest (base64, 32 bytes) "
-    "instead of the key file. Secret: `xnai config show` prints it redacted.",
+    "instead of the key file; several keys separated by commas, newest first, while a "
+    "rotation re-encrypts. Secret: `xnai config show` prints it redacted.",
     "enterprise.security.master_key_file": "Key file created by `xnai init` with mode 0600; "
     "default `<data_dir>/keys/master.key`.",
     "enterprise.security.key_max_age_days": "Compliance runs flag a master key older than "

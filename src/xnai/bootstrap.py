@@ -8,20 +8,28 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from xnai.config import Settings, disable_telemetry
 from xnai.domain.errors import ConfigError
-from xnai.domain.models import ChatMessage, IngestReport, SearchMode
+from xnai.domain.keys import USER_DATA, Reencryptable, RotatableKeyRing
+from xnai.domain.models import ChatMessage, Document, IngestReport, SearchMode
 from xnai.domain.ports import (
     AuditSink,
     ChatModel,
     Embedder,
+    KeyRing,
     LexicalIndex,
     Loader,
     VectorIndex,
 )
+from xnai.domain.rbac import Principal
+from xnai.services.access import AccessService, MemoryCollectionStore, into_collection
 from xnai.services.answer import AnswerPolicy, AnswerService
-from xnai.services.audit import RecordingAudit
+from xnai.services.audit import Auditor, RecordingAudit
+from xnai.services.auth import AuthPolicy, AuthService
+from xnai.services.filetype import ArchiveLimits
+from xnai.services.keys import KeyRotation
 from xnai.services.knowledge import (
     ChunkingPolicy,
     KnowledgeBase,
@@ -30,7 +38,10 @@ from xnai.services.knowledge import (
     sha256_bytes,
 )
 from xnai.services.retrieval import RetrievalPolicy, Retriever
-from xnai.services.sources import MB, file_sources, upload_sources
+from xnai.services.sources import MB, file_sources, passes_checks, upload_sources
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 log = logging.getLogger("xnai")
 
@@ -95,9 +106,18 @@ class Container:
     answers: AnswerService
     model: LazyChatModel
     embedder: Embedder
+    keyring: KeyRing
     loaders: list[Loader] = field(default_factory=list)
     readiness: Readiness = field(default_factory=Readiness)
     audit: AuditSink = field(default_factory=RecordingAudit)
+    # Everything encrypted with the key ring; `xnai keys rotate` rewrites each of them.
+    encrypted_stores: list[Reencryptable] = field(default_factory=list)
+    # Collections and access scopes; the default (no collections) lets only admins read.
+    access: AccessService = field(
+        default_factory=lambda: AccessService(MemoryCollectionStore(), list)
+    )
+    # Users, sessions, API keys (the same database as the documents).
+    auth: AuthService = field(kw_only=True)
 
     def open_index(self) -> None:
         """Recover and load the committed index generation."""
@@ -128,34 +148,142 @@ class Container:
         """The configured size limit of one ingested file."""
         return int(self.settings.ingest.max_file_mb * MB)
 
+    @property
+    def archive_limits(self) -> ArchiveLimits:
+        """The configured expansion limits of ZIP-based documents (.docx)."""
+        i = self.settings.ingest
+        return ArchiveLimits(int(i.max_archive_mb * MB), i.max_archive_ratio, i.max_archive_members)
+
     def document_files(self, paths: Sequence[Path]) -> list[Path]:
         """Files to ingest under ``paths`` (folders recursively, supported types)."""
         return find_documents(paths, self.settings.ingest.suffixes)
 
     def ingest_files(
-        self, files: Sequence[Path], *, user: str, progress: Progress | None = None
+        self,
+        files: Sequence[Path],
+        *,
+        user: str,
+        progress: Progress | None = None,
+        collection: str = "default",
+        principal: Principal | None = None,
     ) -> IngestReport:
-        """Ingest files (see ``document_files``); errors are per file."""
-        sources = file_sources(files, self.loader_for, self.max_file_bytes, self.kb.is_unchanged)
-        return self.kb.ingest(sources, user=user, progress=progress)
+        """Ingest files (see ``document_files``) into ``collection``; errors are per file.
+        The run is an ``ingest`` audit event of ``principal`` (else of ``user``)."""
+        sources = file_sources(
+            files, self.loader_for, self.max_file_bytes, self.kb.is_unchanged, self.archive_limits
+        )
+        placed = into_collection(sources, collection, self.kb.repo.document_by_source)
+        report = self.kb.ingest(placed, user=user, progress=progress)
+        self._audit_ingest(report, user, principal, collection, "files")
+        return report
 
-    def ingest_uploads(self, uploads: Sequence[tuple[str, bytes]], *, user: str) -> IngestReport:
-        """Keep the originals and ingest uploaded files; errors are per file."""
+    def ingest_uploads(
+        self,
+        uploads: Sequence[tuple[str, bytes]],
+        *,
+        user: str,
+        collection: str = "default",
+        principal: Principal | None = None,
+        source_ip: str | None = None,
+    ) -> IngestReport:
+        """Keep the originals and ingest uploaded files into ``collection``; errors are per
+        file. Outside ``default`` an upload is named ``upload:<collection>/<name>``, so a
+        file of the same name in another collection is never replaced."""
         for name, data in uploads:
-            if len(data) <= self.max_file_bytes:
+            # Only files that pass the size, type and content checks are worth keeping.
+            if passes_checks(name, data, self.loader_for, self.max_file_bytes, self.archive_limits):
                 self.keep_original(name, data)
-        sources = upload_sources(uploads, self.loader_for, self.max_file_bytes)
-        return self.kb.ingest(sources, user=user)
+        if collection != "default":
+            uploads = [(f"{collection}/{name}", data) for name, data in uploads]
+        sources = upload_sources(uploads, self.loader_for, self.max_file_bytes, self.archive_limits)
+        placed = into_collection(sources, collection, self.kb.repo.document_by_source)
+        report = self.kb.ingest(placed, user=user)
+        self._audit_ingest(report, user, principal, collection, "upload", source_ip)
+        return report
+
+    def _audit_ingest(
+        self,
+        report: IngestReport,
+        user: str,
+        principal: Principal | None,
+        collection: str,
+        via: str,
+        source_ip: str | None = None,
+    ) -> None:
+        self.audit.record(
+            "ingest",
+            action=via,
+            resource=f"collection/{collection}",
+            user_id=principal.user_id if principal else user,
+            success=report.ok,
+            severity="info" if report.ok else "warning",
+            source_ip=source_ip,
+            details={
+                "ingested_by": user,
+                "added": list(report.added),
+                "replaced": list(report.replaced),
+                "unchanged": len(report.unchanged),
+                "failed": [list(f) for f in report.failed],
+                "chunks_added": report.chunks_added,
+                "generation": report.generation,
+            },
+        )
+
+    def remove_document(
+        self,
+        ref: str,
+        *,
+        principal: Principal | None = None,
+        source_ip: str | None = None,
+    ) -> Document:
+        """Delete one document (by id or source) from every index, as a ``delete`` audit
+        event of ``principal``; NotFoundError when unknown."""
+        doc = self.kb.remove(ref)
+        self.audit.record(
+            "delete",
+            action="delete",
+            resource=f"document/{doc.doc_id}",
+            user_id=principal.user_id if principal else None,
+            source_ip=source_ip,
+            details={
+                "doc_id": doc.doc_id,
+                "source": doc.source,
+                "chunks_removed": len(doc.chunk_ids),
+                "permission": "delete:documents",
+            },
+        )
+        return doc
 
     def keep_original(self, name: str, data: bytes) -> Path:
-        """Store an uploaded file's bytes (content-addressed, owner-only) and return the path."""
+        """Store an uploaded file's bytes (content-addressed, owner-only, encrypted with the
+        user_data key) and return the path. Holds the writer lock: a key rotation that runs
+        at the same time would miss a file written under the key it retires."""
         from xnai.adapters.storage.fsutil import atomic_write_bytes
 
         digest = sha256_bytes(data)
         path = self.settings.data_dir / "originals" / f"{digest}{Path(name).suffix.lower()}"
-        if not path.exists():
-            atomic_write_bytes(path, data)
+        with self.kb.store.lock():
+            if not path.exists():
+                atomic_write_bytes(path, self.keyring.encrypt(USER_DATA, data))
         return path
+
+    def read_original(self, path: Path) -> bytes:
+        """The bytes of a file stored by ``keep_original``; IntegrityError when tampered."""
+        from xnai.adapters.security.encrypted_files import read_decrypted
+
+        return read_decrypted(path, self.keyring, USER_DATA)
+
+    def key_rotation(self) -> KeyRotation:
+        """The master-key rotation over every encrypted store of this container."""
+        if not isinstance(self.keyring, RotatableKeyRing):
+            raise ConfigError("this key ring cannot rotate its keys")
+        return KeyRotation(
+            self.keyring,
+            self.encrypted_stores,
+            self.kb.store.lock,
+            self.audit,
+            max_age_days=self.settings.enterprise.security.key_max_age_days,
+        )
 
     def close(self) -> None:
         """Release database connections."""
@@ -176,17 +304,19 @@ def build(settings: Settings) -> Container:
     from xnai.adapters.loaders.registry import default_loaders
     from xnai.adapters.storage.generations import FileIndexStore
     from xnai.adapters.storage.sql import SqlDocumentRepository, sqlite_url
+    from xnai.adapters.storage.sql_collections import SqlCollectionStore
 
     data_dir = settings.data_dir
     data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    keyring = build_keyring(settings)
     embedder = build_embedder(settings)
-    repo = SqlDocumentRepository(settings.storage.database_url or sqlite_url(data_dir))
+    repo = SqlDocumentRepository(settings.storage.database_url or sqlite_url(data_dir), keyring)
     kb = KnowledgeBase(
         repo,
-        FileIndexStore(data_dir),
+        FileIndexStore(data_dir, keyring),
         embedder,
         vector_index_factory(embedder.dim),
-        lexical_index_factory(),
+        lexical_index_factory(keyring),
         chunking=ChunkingPolicy(settings.ingest.chunk_tokens, settings.ingest.chunk_overlap),
         commit_every_chunks=settings.ingest.commit_every_chunks,
         keep_generations=settings.storage.keep_generations,
@@ -207,8 +337,63 @@ def build(settings: Settings) -> Container:
         min_score=settings.rag.min_score,
         context_tokens=settings.rag.context_tokens,
     )
-    answers = AnswerService(retriever, model, policy)
-    return Container(settings, kb, retriever, answers, model, embedder, default_loaders())
+    audit = build_auditor(settings, keyring)
+    auth = build_auth(settings, repo.engine, audit, keyring)
+    answers = AnswerService(retriever, model, policy, audit=audit)
+    access = AccessService(
+        SqlCollectionStore(repo.engine), lambda: kb.snapshot.documents.values(), audit=audit
+    )
+    return Container(
+        settings,
+        kb,
+        retriever,
+        answers,
+        model,
+        embedder,
+        keyring,
+        default_loaders(),
+        audit=audit,
+        access=access,
+        encrypted_stores=[repo, encrypted_files(data_dir, keyring), auth.sealed_secrets],
+        auth=auth,
+    )
+
+
+def build_auditor(settings: Settings, keyring: KeyRing | None = None) -> Auditor:
+    """The tamper-evident audit trail ``<data_dir>/audit/audit.jsonl`` (audit_logs key)."""
+    from xnai.adapters.audit import JsonlAuditLog
+
+    ring = keyring if keyring is not None else build_keyring(settings)
+    return Auditor(JsonlAuditLog(settings.data_dir / "audit", ring))
+
+
+def build_auth(
+    settings: Settings, engine: Engine, audit: AuditSink, keyring: KeyRing | None
+) -> AuthService:
+    """Users and credentials in the database at ``engine`` (argon2id, TOTP, bundled list)."""
+    from xnai.adapters.security.passwords import Argon2Hasher, CommonPasswords
+    from xnai.adapters.security.totp import TotpCodes
+    from xnai.adapters.storage.sql_identity import SqlIdentityRepository
+
+    sec = settings.enterprise.security
+    policy = AuthPolicy(
+        session_timeout=sec.session_timeout,
+        session_idle_timeout=sec.session_idle_timeout,
+        failed_login_lockout=sec.failed_login_lockout,
+        lockout_duration=sec.lockout_duration,
+        password_min_length=sec.password_min_length,
+        mfa_required=sec.mfa_required,
+        issuer=settings.enterprise.name,
+    )
+    return AuthService(
+        SqlIdentityRepository(engine),
+        Argon2Hasher(),
+        TotpCodes(),
+        policy=policy,
+        audit=audit,
+        keyring=keyring,
+        is_common=CommonPasswords(),
+    )
 
 
 def build_embedder(settings: Settings) -> Embedder:
@@ -239,11 +424,72 @@ def vector_index_factory(dim: int) -> Callable[[], VectorIndex]:
     return lambda: FaissVectorIndex(dim)
 
 
-def lexical_index_factory() -> Callable[[], LexicalIndex]:
-    """A factory of empty lexical indexes."""
+def lexical_index_factory(keyring: KeyRing | None = None) -> Callable[[], LexicalIndex]:
+    """A factory of empty lexical indexes (saved encrypted when given a key ring)."""
     from xnai.adapters.index.bm25_index import Bm25LexicalIndex
 
-    return lambda: Bm25LexicalIndex()
+    return lambda: Bm25LexicalIndex(keyring=keyring)
+
+
+def key_file_path(settings: Settings) -> Path | None:
+    """The master key file, or None when the key is given in the configuration."""
+    sec = settings.enterprise.security
+    if sec.master_key is not None and sec.master_key.get_secret_value().strip():
+        return None
+    if sec.master_key_file is not None:
+        return settings.absolute(sec.master_key_file)
+    return settings.data_dir / "keys" / "master.key"
+
+
+def build_keyring(settings: Settings) -> RotatableKeyRing:
+    """The key ring: from the configured key(s), else from the key file (made for a new
+    data directory; missing for one that holds data is an error, never a silent new key)."""
+    from xnai.adapters.security.keyring import FernetKeyRing
+
+    sec = settings.enterprise.security
+    path = key_file_path(settings)
+    if path is None:
+        assert sec.master_key is not None
+        keys = sec.master_key.get_secret_value().split(",")
+        return FernetKeyRing.from_keys(keys, enabled=sec.encryption_enabled)
+    if not path.exists() and holds_data(settings):
+        raise ConfigError(
+            f"the data directory {settings.data_dir} holds data but the master key file "
+            f"{path} is missing: restore it from your backup, or give the key in "
+            "enterprise.security.master_key (XNAI_ENTERPRISE__SECURITY__MASTER_KEY). "
+            "A new key is made only for a new data directory"
+        )
+    return FernetKeyRing.open(path, enabled=sec.encryption_enabled, create=True)
+
+
+def holds_data(settings: Settings) -> bool:
+    """True when the data directory or the database already holds anything."""
+    from xnai.adapters.storage.sql import database_has_rows, sqlite_url
+
+    data_dir = settings.data_dir
+    markers = [
+        data_dir / "index" / "CURRENT",
+        data_dir / "knowledge" / "ingest_manifest.json",
+        data_dir / "audit" / "audit.jsonl",
+    ]
+    if any(p.exists() for p in markers):
+        return True
+    if any(any((data_dir / d).glob("*")) for d in ("originals", "audit")):
+        return True
+    return database_has_rows(settings.storage.database_url or sqlite_url(data_dir))
+
+
+def encrypted_files(data_dir: Path, keyring: KeyRing) -> Reencryptable:
+    """The files under the data directory that are encrypted whole with the user_data key."""
+    from xnai.adapters.index.bm25_index import ENCRYPTED_FILES
+    from xnai.adapters.security.encrypted_files import EncryptedFiles
+
+    patterns = [
+        "knowledge/ingest_manifest.json",
+        "originals/*",
+        *(f"index/gen-*/{name}" for name in ENCRYPTED_FILES),
+    ]
+    return EncryptedFiles("files", data_dir, patterns, keyring, USER_DATA)
 
 
 def model_label(settings: Settings) -> str:

@@ -157,6 +157,16 @@ class Ingest(Section):
     chunk_tokens: int = Field(default=200, ge=16)
     chunk_overlap: int = Field(default=40, ge=0)
     max_file_mb: float = Field(default=50.0, gt=0)
+    max_archive_mb: float = Field(
+        default=100.0, gt=0, description="a .docx (a ZIP) may expand to at most this in total, MB"
+    )
+    max_archive_ratio: float = Field(
+        default=200.0,
+        ge=1,
+        description="largest expansion of one ZIP member over 1 MB (Word XML stays under "
+        "~185, zip bombs reach ~1000)",
+    )
+    max_archive_members: int = Field(default=1000, ge=1, description="most files in one .docx")
     commit_every_chunks: int = Field(default=2000, ge=1)
     suffixes: list[str] = [".txt", ".md", ".markdown", ".html", ".htm", ".pdf", ".docx"]
 

@@ -68,7 +68,7 @@ def test_saved_layout(tmp_path: Path) -> None:
     index = Bm25LexicalIndex(k1=1.2, b=0.75)
     index.add(["a", "b"], ["alpha text", "beta text"])
     names = {p.relative_to(tmp_path).as_posix() for p in index.save(tmp_path)}
-    assert {"lexical.jsonl", "lexical.json", "bm25s/params.index.json"} <= names
+    assert {"lexical.jsonl", "lexical.json", "lexical.bm25"} <= names
     lines = (tmp_path / "lexical.jsonl").read_text().splitlines()
     assert [json.loads(line)["id"] for line in lines] == ["a", "b"]
     meta = json.loads((tmp_path / "lexical.json").read_text())

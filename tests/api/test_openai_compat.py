@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import openai
+import pytest
 
 
-def test_openai_client_non_streaming(live_url: str) -> None:
-    client = openai.OpenAI(base_url=f"{live_url}/v1", api_key="unused")
+def test_openai_client_non_streaming(live_url: str, api_key: str) -> None:
+    client = openai.OpenAI(base_url=f"{live_url}/v1", api_key=api_key)
     reply = client.chat.completions.create(
         model="xnai",
         messages=[
@@ -19,8 +20,8 @@ def test_openai_client_non_streaming(live_url: str) -> None:
     assert sources[0]["source"] == "/library/reactor.md"
 
 
-def test_openai_client_streaming(live_url: str) -> None:
-    client = openai.OpenAI(base_url=f"{live_url}/v1", api_key="unused")
+def test_openai_client_streaming(live_url: str, api_key: str) -> None:
+    client = openai.OpenAI(base_url=f"{live_url}/v1", api_key=api_key)
     stream = client.chat.completions.create(
         model="xnai",
         stream=True,
@@ -36,6 +37,12 @@ def test_openai_client_streaming(live_url: str) -> None:
     assert sources and sources[0]["source"] == "/library/policy.md"
 
 
-def test_models_list(live_url: str) -> None:
-    client = openai.OpenAI(base_url=f"{live_url}/v1", api_key="unused")
+def test_models_list(live_url: str, api_key: str) -> None:
+    client = openai.OpenAI(base_url=f"{live_url}/v1", api_key=api_key)
     assert [m.id for m in client.models.list()] == ["fake"]
+
+
+def test_openai_client_without_a_valid_key_is_refused(live_url: str) -> None:
+    client = openai.OpenAI(base_url=f"{live_url}/v1", api_key="xnai_0000000000000000_forged")
+    with pytest.raises(openai.AuthenticationError):
+        client.models.list()

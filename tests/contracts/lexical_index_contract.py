@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from xnai.domain.access import RowFilter
 from xnai.domain.ports import LexicalIndex
 
 MakeIndex = Callable[[], LexicalIndex]
@@ -130,3 +131,19 @@ class LexicalIndexContract:
         with ThreadPoolExecutor(max_workers=8) as pool:
             parallel = list(pool.map(lambda q: filled.search(q, 3), queries))
         assert parallel == [filled.search(q, 3) for q in queries]
+
+    def test_a_row_filter_ranks_only_allowed_rows(self, filled: LexicalIndex) -> None:
+        only = RowFilter.of(filled.ids(), {"dogs", "fish", "tea"})
+        assert filled.search("cats sleep hours", 5, only) == []
+        hits = filled.search("cats dogs birds fish tea", 2, only)
+        assert len(hits) == 2 and {i for i, _ in hits} <= {"dogs", "fish", "tea"}
+        found = {i for i, _ in filled.search("cats dogs birds fish tea", 10, only)}
+        assert found == {"dogs", "fish", "tea"}
+        assert filled.search("gills", 5, only) == filled.search("gills", 5)
+
+    def test_an_empty_filter_finds_nothing(self, filled: LexicalIndex) -> None:
+        assert filled.search("cats dogs", 5, RowFilter.of(filled.ids(), set())) == []
+
+    def test_a_filter_of_another_length_is_refused(self, filled: LexicalIndex) -> None:
+        with pytest.raises(ValueError):
+            filled.search("cats", 3, RowFilter.of(["cats"], {"cats"}))

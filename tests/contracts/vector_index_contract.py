@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from xnai.domain.access import RowFilter
 from xnai.domain.ports import VectorIndex
 
 DIM = 16
@@ -160,3 +161,43 @@ class VectorIndexContract:
         with ThreadPoolExecutor(max_workers=8) as pool:
             parallel = list(pool.map(lambda q: index.search(q, 5), queries))
         assert parallel == serial
+
+    def test_a_row_filter_ranks_only_allowed_rows(self, filled: tuple) -> None:
+        index, ids, matrix = filled
+        allowed = set(ids[1::4])
+        rows = [ids.index(i) for i in ids if i in allowed]
+        kept = [ids[r] for r in rows]
+        only = RowFilter.of(index.ids(), allowed)
+        for query in unit_vectors(8, seed=6):
+            hits = index.search(query, 5, only)
+            # Filtering happens before ranking: a narrow scope still fills top k.
+            assert [i for i, _ in hits] == brute_force(kept, matrix[rows], query, 5)
+        assert index.search(matrix[0], 10, only)[0][0] != ids[0]  # row 0 is blocked
+        assert index.search(matrix[1], 1, only)[0][0] == ids[1]
+
+    def test_k_is_clamped_to_the_allowed_rows(self, filled: tuple) -> None:
+        index, ids, matrix = filled
+        only = RowFilter.of(index.ids(), {ids[3], ids[40]})
+        assert {i for i, _ in index.search(matrix[0], 50, only)} == {ids[3], ids[40]}
+        assert index.search(matrix[0], 50, RowFilter.of(index.ids(), set())) == []
+
+    def test_an_unrestricted_filter_changes_nothing(self, filled: tuple) -> None:
+        index, ids, matrix = filled
+        everything = RowFilter.of(index.ids(), set(ids))
+        for query in matrix[:5]:
+            assert index.search(query, 7, everything) == index.search(query, 7)
+
+    def test_a_filter_of_another_length_is_refused(self, filled: tuple) -> None:
+        index, ids, matrix = filled
+        with pytest.raises(ValueError):
+            index.search(matrix[0], 3, RowFilter.of(ids[:-1], set(ids)))
+
+    def test_one_filter_serves_concurrent_searches(self, filled: tuple) -> None:
+        index, ids, _ = filled
+        only = RowFilter.of(index.ids(), set(ids[::2]))
+        queries = list(unit_vectors(32, seed=7))
+        serial = [index.search(q, 4, only) for q in queries]
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            parallel = list(pool.map(lambda q: index.search(q, 4, only), queries))
+        assert parallel == serial
+        assert all(i in set(ids[::2]) for hits in serial for i, _ in hits)

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from xnai.bootstrap import Container
+from xnai.domain.access import AccessScope
 from xnai.domain.models import Chunk, Citation, Hit, SearchMode
 from xnai.services.answer import NOT_FOUND, SYSTEM_PROMPT, cited, is_relevant, user_prompt
 from xnai.services.knowledge import Source, sha256_bytes
+
+ALL = AccessScope.everything()
 
 
 def citation(n: int, text: str) -> Citation:
@@ -48,7 +51,9 @@ def test_cited_prefers_markers_then_word_overlap_then_all() -> None:
 
 def test_answer_is_not_generated_when_nothing_is_relevant(container: Container) -> None:
     add(container, "/a", "The coolant pump runs at 1450 rpm.")
-    prepared = container.answers.prepare("zebra saxophone quantum", mode=SearchMode.DENSE)
+    prepared = container.answers.prepare(
+        "zebra saxophone quantum", scope=ALL, mode=SearchMode.DENSE
+    )
     assert not prepared.grounded and prepared.citations == ()
     answer = container.answers.complete(prepared)
     assert answer.text == NOT_FOUND
@@ -63,7 +68,7 @@ def test_context_is_packed_within_the_model_budget(make_container, tmp_path) -> 
     )
     for i in range(6):
         add(c, f"/doc{i}", f"pump {i} " + " ".join(["valve pressure coolant"] * 60))
-    prepared = c.answers.prepare("pump valve pressure", mode=SearchMode.LEXICAL, top_k=6)
+    prepared = c.answers.prepare("pump valve pressure", scope=ALL, mode=SearchMode.LEXICAL, top_k=6)
     used = sum(c.model.count_tokens(m.content) for m in prepared.messages)
     assert 0 < len(prepared.citations) < 6
     assert used + prepared.max_tokens <= 512
@@ -78,7 +83,7 @@ def test_a_context_budget_larger_than_the_model_window_is_capped(make_container,
     )
     for i in range(6):
         add(c, f"/doc{i}", f"pump {i} " + " ".join(["valve pressure coolant"] * 60))
-    prepared = c.answers.prepare("pump valve pressure", mode=SearchMode.LEXICAL, top_k=6)
+    prepared = c.answers.prepare("pump valve pressure", scope=ALL, mode=SearchMode.LEXICAL, top_k=6)
     used = sum(c.model.count_tokens(m.content) for m in prepared.messages)
     assert used + prepared.max_tokens <= 512
 
@@ -86,6 +91,8 @@ def test_a_context_budget_larger_than_the_model_window_is_capped(make_container,
 def test_the_default_context_budget_keeps_prompts_short(container: Container) -> None:
     for i in range(8):
         add(container, f"/doc{i}", f"pump {i} " + " ".join(["valve pressure coolant"] * 60))
-    prepared = container.answers.prepare("pump valve pressure", mode=SearchMode.LEXICAL, top_k=8)
+    prepared = container.answers.prepare(
+        "pump valve pressure", scope=ALL, mode=SearchMode.LEXICAL, top_k=8
+    )
     quoted = sum(container.model.count_tokens(c.text) for c in prepared.citations)
     assert quoted <= container.settings.rag.context_tokens

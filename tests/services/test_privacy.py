@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from xnai.bootstrap import Container
+from xnai.domain.access import AccessScope
 from xnai.domain.errors import NotFoundError
 from xnai.domain.models import Document, SearchMode
 from xnai.services.audit import RecordingAudit
@@ -84,7 +85,9 @@ def test_erasure_leaves_nothing_a_query_can_reach(seeded: Container) -> None:
     assert records.forgotten == ["u_alice"] and records.originals == list(report.documents_removed)
     assert records.cache_cleared == 1
     for mode in SearchMode:
-        hits = seeded.retriever.search("CANARY-ALICE-41 axolotl", mode=mode, top_k=20)
+        hits = seeded.retriever.search(
+            "CANARY-ALICE-41 axolotl", mode=mode, top_k=20, scope=AccessScope.everything()
+        )
         assert all("CANARY-ALICE" not in h.chunk.text for h in hits)
     assert [d.ingested_by for d in seeded.kb.repo.documents()] == ["u_bob"]
     assert check(seeded.kb) == []

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from xnai.bootstrap import Container
+from xnai.domain.access import AccessScope
 from xnai.domain.models import SearchMode
 from xnai.services.audit import RecordingAudit
 from xnai.services.consistency import check
@@ -40,7 +41,9 @@ def test_documents_past_retention_leave_every_index(container: Container, tmp_pa
     assert job.overdue() == 0
     snap = container.kb.snapshot
     assert not snap.documents and not snap.chunks and len(snap.vectors) == len(snap.lexical) == 0
-    hits = container.retriever.search("zebrafish fins", mode=SearchMode.HYBRID, top_k=5)
+    hits = container.retriever.search(
+        "zebrafish fins", mode=SearchMode.HYBRID, top_k=5, scope=AccessScope.everything()
+    )
     assert hits == []
     assert check(container.kb) == []
     assert remembered == [report.ran_at]

@@ -10,9 +10,9 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from xnai import __version__
-from xnai.api import errors
+from xnai.api import errors, headers, security
 from xnai.api.limits import BodyLimitMiddleware
-from xnai.api.routes import documents, health, openai_compat, query
+from xnai.api.routes import auth, collections, documents, health, openai_compat, query, users
 from xnai.bootstrap import Container, build, prepare_process
 from xnai.config import load_settings
 
@@ -37,13 +37,16 @@ def create_app(container: Container, *, warm: bool = True) -> FastAPI:
         # only the schema (/openapi.json).
         docs_url=None,
         redoc_url=None,
+        openapi_url=None,  # served by security.install: public on a loopback address only
     )
     app.state.container = container
     errors.install(app)
-    for module in (health, query, openai_compat, documents):
+    for module in (health, query, openai_compat, documents, auth, users, collections):
         app.include_router(module.router)
+    security.install(app, container)  # after the last router: every route declares access
     max_bytes = int(container.settings.server.max_body_mb * 1024 * 1024)
     app.add_middleware(BodyLimitMiddleware, max_bytes=max_bytes)
+    headers.install(app, hsts=container.settings.server.behind_tls_proxy)
     return app
 
 

@@ -10,12 +10,20 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from xnai.domain.errors import (
+    AccountLockedError,
+    AuthenticationError,
     ConfigError,
+    ConflictError,
     DocumentError,
+    IntegrityError,
+    InvalidInputError,
+    MfaEnrolmentRequiredError,
+    MfaRequiredError,
     ModelError,
     ModelUnavailableError,
     NotFoundError,
     NotReadyError,
+    PermissionDeniedError,
     UnsupportedFileError,
     XnaiError,
 )
@@ -24,12 +32,18 @@ log = logging.getLogger("xnai.api")
 
 STATUS: list[tuple[type[XnaiError], int]] = [
     (NotFoundError, 404),
+    (AccountLockedError, 429),
+    (AuthenticationError, 401),
+    (PermissionDeniedError, 403),
+    (ConflictError, 409),
+    (InvalidInputError, 422),
     (UnsupportedFileError, 415),
     (DocumentError, 422),
     (NotReadyError, 503),
     (ModelUnavailableError, 503),
     (ModelError, 502),
     (ConfigError, 500),
+    (IntegrityError, 500),  # stored data was altered: the server's problem, not the request's
     (XnaiError, 400),
 ]
 
@@ -44,14 +58,27 @@ def error_body(message: str, **extra: object) -> dict[str, object]:
     return {"error": message, **extra}
 
 
+def response_details(exc: XnaiError, code: int) -> tuple[dict[str, str] | None, dict[str, object]]:
+    """Headers and machine-readable fields some errors add to the response."""
+    if isinstance(exc, AccountLockedError):
+        return {"Retry-After": str(exc.retry_after)}, {"retry_after": exc.retry_after}
+    if isinstance(exc, MfaRequiredError):
+        return {"WWW-Authenticate": "Bearer"}, {"mfa_required": True}
+    if isinstance(exc, AuthenticationError):
+        return {"WWW-Authenticate": "Bearer"}, {}
+    if isinstance(exc, MfaEnrolmentRequiredError):
+        return None, {"mfa_enrolment_required": True}
+    return ({"Retry-After": "5"} if code == 503 else None), {}
+
+
 def install(app: FastAPI) -> None:
     """Register the exception handlers."""
 
     @app.exception_handler(XnaiError)
     async def _domain(_: Request, exc: XnaiError) -> JSONResponse:
         code = status_for(exc)
-        headers = {"Retry-After": "5"} if code == 503 else None
-        return JSONResponse(error_body(str(exc)), status_code=code, headers=headers)
+        headers, extra = response_details(exc, code)
+        return JSONResponse(error_body(str(exc), **extra), status_code=code, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -14,11 +14,16 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from xnai import __version__
-from xnai.bootstrap import prepare_process
+from xnai.bootstrap import key_file_path, prepare_process
+from xnai.cli import audit as audit_cli
+from xnai.cli import collections as collections_cli
+from xnai.cli import keys as keys_cli
+from xnai.cli import users as users_cli
 from xnai.cli.context import ConfigOpt, container, err, out, reset, settings, state
 from xnai.config import redacted
 from xnai.domain.errors import XnaiError
 from xnai.domain.models import IngestReport, SearchMode
+from xnai.domain.rbac import LOCAL_ADMIN, Role
 from xnai.services.answer import Done, Token
 
 app = typer.Typer(help="Xoe-NovAi: answers from your own documents, offline.", no_args_is_help=True)
@@ -28,6 +33,10 @@ models_app = typer.Typer(help="Bundled model files.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 app.add_typer(index_app, name="index")
 app.add_typer(models_app, name="models")
+app.add_typer(audit_cli.app, name="audit")
+app.add_typer(collections_cli.app, name="collections")
+app.add_typer(keys_cli.app, name="keys")
+app.add_typer(users_cli.app, name="users")
 
 
 @app.callback()
@@ -43,11 +52,14 @@ def _root(
 
 @app.command()
 def init() -> None:
-    """Create the data directory, database and index, and assemble the bundled model."""
+    """Create the data directory, database, index and first admin; assemble the bundled model."""
     s = settings()
     c = container()
     out.print(f"data directory  {s.data_dir}")
+    key_file = key_file_path(s)
+    out.print(f"master key      {key_file if key_file else 'from enterprise.security.master_key'}")
     out.print(f"index           generation {c.kb.snapshot.generation}")
+    users_cli.create_first_admin(c)
     if s.models.llm_backend == "llama_cpp":
         from xnai.bootstrap import model_path
 
@@ -59,16 +71,26 @@ def init() -> None:
 def ingest(
     paths: Annotated[list[Path], typer.Argument(help="files and folders (recursive)")],
     user: Annotated[str, typer.Option(help="recorded as ingested_by")] = "cli",
+    collection: Annotated[
+        str, typer.Option(help="the collection the documents go into (must exist)")
+    ] = "default",
 ) -> None:
     """Add or update documents (.txt .md .html .pdf .docx)."""
     c = container()
+    c.access.require(collection)
     missing = [p for p in paths if not p.exists()]
     for p in missing:
         err.print(f"[red]not found[/red] {p}")
     files = c.document_files([p for p in paths if p.exists()])
     with _progress() as bar:
         task = bar.add_task("ingesting", total=len(files))
-        report = c.ingest_files(files, user=user, progress=lambda n: bar.advance(task, n))
+        report = c.ingest_files(
+            files,
+            user=user,
+            progress=lambda n: bar.advance(task, n),
+            collection=collection,
+            principal=LOCAL_ADMIN,
+        )
     _print_report(report)
     if report.failed or missing:
         raise typer.Exit(code=1)
@@ -103,7 +125,7 @@ def remove(ref: Annotated[str, typer.Argument(help="document id or source path")
     c = container()
     known = c.kb.repo.document(ref) or c.kb.repo.document_by_source(ref)
     # A path names its source by absolute path, whether or not the file still exists.
-    doc = c.kb.remove(ref if known else str(Path(ref).resolve()))
+    doc = c.remove_document(ref if known else str(Path(ref).resolve()), principal=LOCAL_ADMIN)
     out.print(f"removed {doc.doc_id} ({doc.source}); {len(doc.chunk_ids)} chunks")
 
 
@@ -116,11 +138,18 @@ def ask(
     top_k: Annotated[int | None, typer.Option(help="chunks to retrieve")] = None,
     max_tokens: Annotated[int | None, typer.Option(help="answer length limit")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
+    as_user: Annotated[
+        str | None, typer.Option("--as-user", help="answer from what this user may read")
+    ] = None,
+    as_role: Annotated[Role, typer.Option("--as-role", help="the role of --as-user")] = Role.VIEWER,
 ) -> None:
     """Answer a question from the library, streaming, then list the citations."""
     c = container()
     started = time.perf_counter()
-    prepared = c.answers.prepare(question, mode=mode, top_k=top_k, max_tokens=max_tokens)
+    scope = collections_cli.cli_scope(as_user, as_role)
+    prepared = c.answers.prepare(
+        question, scope=scope, mode=mode, top_k=top_k, max_tokens=max_tokens
+    )
     for event in c.answers.stream(prepared):
         if isinstance(event, Token) and not as_json:
             out.print(event.text, end="", soft_wrap=True, markup=False, highlight=False)
@@ -169,6 +198,8 @@ def serve(
     s = settings()
     if state["config"] is not None:
         os.environ["XNAI_CONFIG"] = str(state["config"])
+    if host:  # the app decides from the bind address whether /openapi.json is public
+        os.environ["XNAI_SERVER__HOST"] = host
     uvicorn.run(
         "xnai.api.app:app_from_environment",
         factory=True,

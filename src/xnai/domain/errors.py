@@ -55,6 +55,10 @@ class PermissionDeniedError(XnaiError):
     """The principal lacks the permission or access to the resource."""
 
 
+class MfaEnrolmentRequiredError(PermissionDeniedError):
+    """MFA is required and the user has not enrolled: only enrolment is allowed."""
+
+
 class ConflictError(XnaiError):
     """The request conflicts with the current state (e.g. the name is taken)."""
 

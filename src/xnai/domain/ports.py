@@ -9,6 +9,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from xnai.domain.access import RowFilter
 from xnai.domain.models import ChatMessage, Chunk, Document, LoadedDocument
 
 
@@ -66,8 +67,11 @@ class VectorIndex(Protocol):
         """Drop the vectors of these chunk ids (unknown ids are ignored)."""
         ...
 
-    def search(self, vector: np.ndarray, k: int) -> list[tuple[str, float]]:
-        """Top ``k`` (chunk id, score) by inner product, best first."""
+    def search(
+        self, vector: np.ndarray, k: int, allowed: RowFilter | None = None
+    ) -> list[tuple[str, float]]:
+        """Top ``k`` (chunk id, score) by inner product, best first; with ``allowed``, only
+        rows the filter lets through are ranked (ValueError when it has another length)."""
         ...
 
     def save(self, directory: Path) -> list[Path]:
@@ -97,8 +101,11 @@ class LexicalIndex(Protocol):
         """Drop these chunk ids (unknown ids are ignored)."""
         ...
 
-    def search(self, query: str, k: int) -> list[tuple[str, float]]:
-        """Top ``k`` (chunk id, BM25 score), best first; no hits for a query of no known term."""
+    def search(
+        self, query: str, k: int, allowed: RowFilter | None = None
+    ) -> list[tuple[str, float]]:
+        """Top ``k`` (chunk id, BM25 score), best first; no hits for a query of no known term;
+        with ``allowed``, only rows the filter lets through are ranked."""
         ...
 
     def save(self, directory: Path) -> list[Path]:

@@ -7,8 +7,9 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
+from xnai.domain.access import AccessScope
 from xnai.domain.models import Answer, ChatMessage, Citation, Hit, SearchMode
-from xnai.domain.ports import ChatModel
+from xnai.domain.ports import AuditSink, ChatModel
 from xnai.services.retrieval import Retriever
 
 NOT_FOUND = (
@@ -70,30 +71,44 @@ class Done:
 
 
 class AnswerService:
-    """Answers questions from the library with numbered citations."""
+    """Answers questions from the library with numbered citations.
 
-    def __init__(self, retriever: Retriever, model: ChatModel, policy: AnswerPolicy) -> None:
+    Every question is asked within an access scope: retrieval never ranks a chunk outside
+    it, so such a chunk cannot reach the prompt, the citations or the answer. Each retrieval
+    is reported to ``audit`` (who saw which chunks) when one is given.
+    """
+
+    def __init__(
+        self,
+        retriever: Retriever,
+        model: ChatModel,
+        policy: AnswerPolicy,
+        audit: AuditSink | None = None,
+    ) -> None:
         self.retriever = retriever
         self.model = model
         self.policy = policy
+        self.audit = audit
 
     def prepare(
         self,
         query: str,
         *,
+        scope: AccessScope,
         mode: SearchMode | None = None,
         top_k: int | None = None,
         max_tokens: int | None = None,
         history: Sequence[ChatMessage] = (),
     ) -> Prepared:
-        """Retrieve and build the prompt; no generation yet."""
+        """Retrieve within ``scope`` and build the prompt; no generation yet."""
         started = time.perf_counter()
-        hits = self._search(query, mode, top_k)
+        hits = self._search(query, scope, mode, top_k)
         retrieval_ms = (time.perf_counter() - started) * 1000
         reply_tokens = max_tokens or self.policy.max_tokens
         grounded = is_relevant(hits, self.policy.min_score)
         packed = self._pack(hits, query, reply_tokens) if grounded else []
         citations = tuple(_citation(i, h) for i, h in enumerate(packed, start=1))
+        self._record(query, scope, mode, citations)
         messages = (
             ChatMessage("system", SYSTEM_PROMPT),
             *history,
@@ -102,18 +117,51 @@ class AnswerService:
         return Prepared(query, messages, citations, retrieval_ms, bool(citations), reply_tokens)
 
     def sources(
-        self, query: str, *, mode: SearchMode | None = None, top_k: int | None = None
+        self,
+        query: str,
+        *,
+        scope: AccessScope,
+        mode: SearchMode | None = None,
+        top_k: int | None = None,
     ) -> tuple[tuple[Citation, ...], float]:
-        """Retrieval only: numbered citations and the retrieval time in ms; no model needed."""
+        """Retrieval only, within ``scope``: numbered citations and the retrieval time in ms;
+        no model needed."""
         started = time.perf_counter()
-        hits = self._search(query, mode, top_k)
+        hits = self._search(query, scope, mode, top_k)
         elapsed = (time.perf_counter() - started) * 1000
-        return tuple(_citation(i, h) for i, h in enumerate(hits, start=1)), elapsed
+        citations = tuple(_citation(i, h) for i, h in enumerate(hits, start=1))
+        self._record(query, scope, mode, citations)
+        return citations, elapsed
 
-    def _search(self, query: str, mode: SearchMode | None, top_k: int | None) -> list[Hit]:
+    def _search(
+        self, query: str, scope: AccessScope, mode: SearchMode | None, top_k: int | None
+    ) -> list[Hit]:
         """Retrieval with the policy's defaults for what the caller left open."""
         return self.retriever.search(
-            query, mode=mode or self.policy.mode, top_k=top_k or self.policy.top_k
+            query, mode=mode or self.policy.mode, top_k=top_k or self.policy.top_k, scope=scope
+        )
+
+    def _record(
+        self,
+        query: str,
+        scope: AccessScope,
+        mode: SearchMode | None,
+        citations: Sequence[Citation],
+    ) -> None:
+        """One audit event per retrieval: who saw which chunks (the sink hashes the query)."""
+        if self.audit is None:
+            return
+        self.audit.record(
+            "query",
+            action="query",
+            user_id=scope.user_id,
+            resource="retrieval",
+            details={
+                "chunk_ids": [c.chunk_id for c in citations],
+                "doc_ids": list(dict.fromkeys(c.doc_id for c in citations)),
+                "mode": (mode or self.policy.mode).value,
+                "query": query,
+            },
         )
 
     def stream(self, prepared: Prepared) -> Iterator[Token | Done]:

@@ -8,6 +8,7 @@ from pathlib import Path
 from xnai.domain.errors import DocumentError, XnaiError
 from xnai.domain.models import LoadedDocument
 from xnai.domain.ports import Loader
+from xnai.services.filetype import ArchiveLimits, check_content
 from xnai.services.knowledge import Source, sha256_bytes
 
 MB = 1024 * 1024
@@ -29,6 +30,15 @@ def read_limited(path: Path, max_bytes: int) -> bytes:
     data = path.read_bytes()
     check_size(len(data), max_bytes)  # it may have grown while we looked
     return data
+
+
+def checked_loader(
+    path: Path, data: bytes, loader_for: Callable[[Path], Loader], limits: ArchiveLimits
+) -> Loader:
+    """The loader for ``path`` once the content agrees with the extension (see filetype)."""
+    loader = loader_for(path)  # an unsupported extension is reported first
+    check_content(path.suffix, data, limits)
+    return loader
 
 
 def to_source(source: str, data: bytes, loader: Loader, path: Path) -> Source:
@@ -61,15 +71,17 @@ def file_sources(
     loader_for: Callable[[Path], Loader],
     max_bytes: int,
     is_unchanged: Callable[[str, str], bool],
+    limits: ArchiveLimits | None = None,
 ) -> Iterator[Source | Failure]:
     """Sources for ``paths``; unchanged files are not parsed again; errors are per file."""
+    limits = limits or ArchiveLimits()
 
     def make(path: Path, name: str) -> Source:
         data = read_limited(path, max_bytes)
         sha = sha256_bytes(data)
         if is_unchanged(name, sha):  # identity is enough for the ingest to skip it
             return Source(name, sha, len(data), "", "", "", "", "")
-        return to_source(name, data, loader_for(path), path)
+        return to_source(name, data, checked_loader(path, data, loader_for, limits), path)
 
     for path in paths:
         name = str(path.resolve())
@@ -80,12 +92,31 @@ def upload_sources(
     uploads: Iterable[tuple[str, bytes]],
     loader_for: Callable[[Path], Loader],
     max_bytes: int,
+    limits: ArchiveLimits | None = None,
 ) -> Iterator[Source | Failure]:
     """Sources for uploaded files, identified as ``upload:<name>`` so a re-upload replaces."""
+    limits = limits or ArchiveLimits()
 
     def make(name: str, data: bytes) -> Source:
         check_size(len(data), max_bytes)
-        return to_source(f"upload:{name}", data, loader_for(Path(name)), Path(name))
+        loader = checked_loader(Path(name), data, loader_for, limits)
+        return to_source(f"upload:{name}", data, loader, Path(name))
 
     for name, data in uploads:
         yield guarded(f"upload:{name}", lambda: make(name, data))  # noqa: B023 - called at once
+
+
+def passes_checks(
+    name: str,
+    data: bytes,
+    loader_for: Callable[[Path], Loader],
+    max_bytes: int,
+    limits: ArchiveLimits,
+) -> bool:
+    """Whether an upload passes the size, type and content checks (worth keeping, then)."""
+    try:
+        check_size(len(data), max_bytes)
+        checked_loader(Path(name), data, loader_for, limits)
+    except XnaiError:
+        return False
+    return True

@@ -1,7 +1,12 @@
-"""BM25 keyword search with bm25s, re-indexed lazily after changes."""
+"""BM25 keyword search with bm25s, re-indexed lazily after changes.
+
+With a key ring, the saved texts and the index arrays (vocabulary included) are encrypted
+with the user_data key; they are decrypted into memory once, at load.
+"""
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import re
@@ -13,13 +18,18 @@ from typing import Any
 
 import numpy as np
 
-from xnai.domain.errors import ConfigError
+from xnai.domain.access import RowFilter
+from xnai.domain.errors import ConfigError, IntegrityError
+from xnai.domain.keys import USER_DATA
+from xnai.domain.ports import KeyRing
 
 logger = logging.getLogger(__name__)
 
 TEXTS_FILE = "lexical.jsonl"
 META_FILE = "lexical.json"
-BM25S_DIR = "bm25s"
+ARRAYS_FILE = "lexical.bm25"
+ENCRYPTED_FILES = (TEXTS_FILE, ARRAYS_FILE)  # the settings file holds no text
+_PARAMS = ("k1", "b", "delta", "method", "idf_method", "dtype", "int_dtype", "backend")
 _WORD = re.compile(r"\w+")
 _POSSESSIVE = re.compile(r"['\u2019]s\b")
 
@@ -35,9 +45,17 @@ class _Snapshot:
 class Bm25LexicalIndex:
     """Okapi BM25 (Lucene variant) over chunk texts; defaults are Anserini's for SciFact."""
 
-    def __init__(self, k1: float = 0.9, b: float = 0.4, *, stem: bool = True) -> None:
+    def __init__(
+        self,
+        k1: float = 0.9,
+        b: float = 0.4,
+        *,
+        stem: bool = True,
+        keyring: KeyRing | None = None,
+    ) -> None:
         self.k1 = k1
         self.b = b
+        self._keyring = keyring
         self._bm25s = _import_bm25s()
         # Lucene's English stop words, the list Anserini uses.
         self._stopwords = frozenset(self._bm25s.stopwords.STOPWORDS_EN)
@@ -85,19 +103,26 @@ class Bm25LexicalIndex:
             if doomed:
                 self._snapshot = None
 
-    def search(self, query: str, k: int) -> list[tuple[str, float]]:
-        """Top ``k`` (chunk id, BM25 score > 0), best first; [] for a query of no known term."""
+    def search(
+        self, query: str, k: int, allowed: RowFilter | None = None
+    ) -> list[tuple[str, float]]:
+        """Top ``k`` (chunk id, BM25 score > 0), best first; [] for a query of no known term;
+        with ``allowed``, the scores of rows the filter blocks are zeroed before ranking."""
         snapshot = self._current()
+        if allowed is not None:
+            allowed.check(len(snapshot.ids))
         if k <= 0 or snapshot.retriever is None:
             return []
         token_ids = snapshot.retriever.get_tokens_ids(self.tokenize(query))
         if not token_ids:
             return []
         scores = snapshot.retriever.get_scores_from_ids(token_ids)
+        if allowed is not None:
+            scores = np.where(allowed.mask, scores, 0.0)
         return _top_positive(snapshot.ids, scores, k)
 
     def save(self, directory: Path) -> list[Path]:
-        """Write the texts (``lexical.jsonl``), settings and the bm25s index files."""
+        """Write the texts (``lexical.jsonl``), settings and the index arrays."""
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         with self._lock:
@@ -105,15 +130,15 @@ class Bm25LexicalIndex:
             written = [self._write_texts(directory / TEXTS_FILE, snapshot.ids)]
             written.append(self._write_meta(directory / META_FILE, len(snapshot.ids)))
             if snapshot.retriever is not None:
-                written += _save_retriever(snapshot.retriever, directory / BM25S_DIR)
+                written.append(self._write(directory / ARRAYS_FILE, _pack(snapshot.retriever)))
         return written
 
     def load(self, directory: Path) -> None:
         """Replace the contents with the index saved in ``directory``."""
         directory = Path(directory)
-        texts = _read_texts(directory / TEXTS_FILE)
+        texts = _parse_texts(self._read(directory / TEXTS_FILE))
         meta = json.loads((directory / META_FILE).read_text("utf-8"))
-        retriever = self._load_retriever(directory / BM25S_DIR, meta, len(texts))
+        retriever = self._load_retriever(directory / ARRAYS_FILE, meta, len(texts))
         with self._lock:
             self._texts = texts
             # None makes the next search re-index (the saved files were built differently).
@@ -146,11 +171,26 @@ class Bm25LexicalIndex:
 
     def _write_texts(self, path: Path, ids: Sequence[str]) -> Path:
         """One JSON object per chunk, in index order."""
-        with path.open("w", encoding="utf-8") as out:
-            for chunk_id in ids:
-                record = {"id": chunk_id, "text": self._texts[chunk_id]}
-                out.write(json.dumps(record, ensure_ascii=False) + "\n")
+        lines = (
+            json.dumps({"id": chunk_id, "text": self._texts[chunk_id]}, ensure_ascii=False) + "\n"
+            for chunk_id in ids
+        )
+        return self._write(path, "".join(lines).encode("utf-8"))
+
+    def _write(self, path: Path, data: bytes) -> Path:
+        """Write ``data``, encrypted when there is a key ring."""
+        path.write_bytes(self._keyring.encrypt(USER_DATA, data) if self._keyring else data)
         return path
+
+    def _read(self, path: Path) -> bytes:
+        """Read a file written by ``_write``; IntegrityError names a tampered file."""
+        data = path.read_bytes()
+        if self._keyring is None:
+            return data
+        try:
+            return self._keyring.decrypt(USER_DATA, data)
+        except IntegrityError as exc:
+            raise IntegrityError(f"{path}: {exc}") from None
 
     def _write_meta(self, path: Path, count: int) -> Path:
         """The settings the saved index was built with."""
@@ -158,15 +198,29 @@ class Bm25LexicalIndex:
         path.write_text(json.dumps(meta), "utf-8")
         return path
 
-    def _load_retriever(self, directory: Path, meta: dict[str, Any], count: int) -> Any:
-        """The saved bm25s index when it fits our settings and the texts, else None."""
+    def _load_retriever(self, path: Path, meta: dict[str, Any], count: int) -> Any:
+        """The saved index when it fits our settings and the texts, else None."""
         settings = (meta.get("k1"), meta.get("b"), meta.get("analyzer"), meta.get("count"))
-        if settings != (self.k1, self.b, self.analyzer, count) or not directory.is_dir():
-            logger.info("lexical index in %s was built differently; re-indexing", directory)
+        if settings != (self.k1, self.b, self.analyzer, count) or not path.is_file():
+            logger.info("lexical index in %s was built differently; re-indexing", path.parent)
             return None
-        retriever = self._bm25s.BM25.load(str(directory), show_progress=False)
+        retriever = self._unpack(self._read(path))
         if retriever.scores["num_docs"] != count:
-            raise ValueError(f"{directory} does not match {TEXTS_FILE}: rebuild the index")
+            raise ValueError(f"{path} does not match {TEXTS_FILE}: rebuild the index")
+        return retriever
+
+    def _unpack(self, blob: bytes) -> Any:
+        """A bm25s retriever from the arrays ``_pack`` wrote (what ``BM25.load`` sets up)."""
+        with np.load(io.BytesIO(blob), allow_pickle=False) as arrays:
+            params = json.loads(arrays["params"].tobytes())
+            vocab = json.loads(arrays["vocab"].tobytes())
+            scores = {name: arrays[name] for name in ("data", "indices", "indptr")}
+        scores["num_docs"] = params.pop("num_docs")
+        retriever = self._bm25s.BM25(**params)
+        retriever.vocab_dict = vocab
+        retriever.unique_token_ids_set = set(vocab.values())
+        retriever.scores = scores
+        retriever.nonoccurrence_array = None  # only BM25L and BM25+ have one
         return retriever
 
 
@@ -200,17 +254,38 @@ def _top_positive(ids: Sequence[str], scores: np.ndarray, k: int) -> list[tuple[
     return [(ids[row], float(scores[row])) for row in top if scores[row] > 0]
 
 
-def _save_retriever(retriever: Any, directory: Path) -> list[Path]:
-    """Write the bm25s index files; return their paths."""
-    retriever.save(str(directory), show_progress=False)
-    return sorted(path for path in directory.iterdir() if path.is_file())
+def _pack(retriever: Any) -> bytes:
+    """The score arrays, vocabulary and parameters of a bm25s retriever as one .npz blob.
+
+    One blob in memory instead of bm25s's own files, so it can be encrypted whole. Saving
+    the arrays beats re-indexing the decrypted texts at load: on two cores, 5,000 chunks
+    take ~1.7 s to re-index but ~15 ms to load.
+    """
+    if retriever.method in retriever.methods_requiring_nonoccurrence:
+        raise ValueError(f"BM25 method {retriever.method!r} is not supported")
+    params = {name: getattr(retriever, name) for name in _PARAMS}
+    params["num_docs"] = int(retriever.scores["num_docs"])
+    buffer = io.BytesIO()
+    np.savez(
+        buffer,
+        data=retriever.scores["data"],
+        indices=retriever.scores["indices"],
+        indptr=retriever.scores["indptr"],
+        vocab=_json_array(retriever.vocab_dict),
+        params=_json_array(params),
+    )
+    return buffer.getvalue()
 
 
-def _read_texts(path: Path) -> dict[str, str]:
-    """Chunk id -> text from ``lexical.jsonl``, in file order."""
+def _json_array(value: Any) -> np.ndarray:
+    return np.frombuffer(json.dumps(value, ensure_ascii=False).encode("utf-8"), dtype=np.uint8)
+
+
+def _parse_texts(data: bytes) -> dict[str, str]:
+    """Chunk id -> text from the bytes of ``lexical.jsonl``, in file order."""
     texts: dict[str, str] = {}
-    with path.open(encoding="utf-8") as lines:
-        for line in lines:
+    for line in data.decode("utf-8").split("\n"):  # not splitlines(): texts hold U+2028
+        if line:
             record = json.loads(line)
             texts[str(record["id"])] = str(record["text"])
     return texts

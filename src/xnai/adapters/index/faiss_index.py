@@ -17,6 +17,7 @@ from xnai.adapters.index.numpy_index import (
     read_ids,
     write_ids,
 )
+from xnai.domain.access import RowFilter
 from xnai.domain.errors import ConfigError
 
 VECTORS_FILE = "vectors.faiss"
@@ -72,17 +73,26 @@ class FaissVectorIndex:
             if removed != len(doomed) or self._index.ntotal != len(self._ids):
                 raise RuntimeError("FAISS removed a different number of vectors than asked")
 
-    def search(self, vector: np.ndarray, k: int) -> list[tuple[str, float]]:
-        """Top ``k`` (chunk id, inner product), best first."""
+    def search(
+        self, vector: np.ndarray, k: int, allowed: RowFilter | None = None
+    ) -> list[tuple[str, float]]:
+        """Top ``k`` (chunk id, inner product), best first; with ``allowed``, FAISS skips the
+        rows the filter blocks while it ranks (an ID selector over the filter's bitmap)."""
         query = as_query(vector, self.dim)
         with self._lock.read():
-            k = min(k, len(self._ids))
+            if allowed is not None:
+                allowed.check(len(self._ids))
+            k = min(k, len(self._ids) if allowed is None else allowed.count)
             if k <= 0:
                 return []
             if self.search_threads is not None:
                 # The OpenMP thread count is per calling thread, so set it here, not once.
                 self._faiss.omp_set_num_threads(self.search_threads)
-            scores, rows = self._index.search(query, k)
+            if allowed is None:
+                scores, rows = self._index.search(query, k)
+            else:
+                params = allowed.memo("faiss", lambda: _selector_params(self._faiss, allowed))
+                scores, rows = self._index.search(query, k, params=params[0])
             return [
                 (self._ids[row], float(score))
                 for row, score in zip(rows[0], scores[0], strict=True)
@@ -153,6 +163,14 @@ class ReadWriteLock:
             with self._cond:
                 self._writing = False
                 self._cond.notify_all()
+
+
+def _selector_params(faiss: Any, allowed: RowFilter) -> tuple[Any, ...]:
+    """FAISS search parameters restricted to the filter's rows, with the objects they point
+    into (the bitmap must outlive every search that uses it)."""
+    bitmap = np.packbits(allowed.mask, bitorder="little")
+    selector = faiss.IDSelectorBitmap(len(allowed), faiss.swig_ptr(bitmap))
+    return (faiss.SearchParameters(sel=selector), selector, bitmap)
 
 
 def _import_faiss() -> Any:

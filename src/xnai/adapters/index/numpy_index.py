@@ -10,6 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
+from xnai.domain.access import RowFilter
+
 VECTORS_FILE = "numpy_vectors.npy"
 IDS_FILE = "numpy_vector_ids.json"
 
@@ -61,16 +63,23 @@ class NumpyVectorIndex:
             kept_ids = tuple(i for i, kept in zip(state.ids, keep, strict=True) if kept)
             self._state = _make_state(kept_ids, state.matrix[keep])
 
-    def search(self, vector: np.ndarray, k: int) -> list[tuple[str, float]]:
-        """Top ``k`` (chunk id, inner product), best first; ties by index order."""
+    def search(
+        self, vector: np.ndarray, k: int, allowed: RowFilter | None = None
+    ) -> list[tuple[str, float]]:
+        """Top ``k`` (chunk id, inner product), best first; ties by index order; with
+        ``allowed``, rows the filter blocks are never ranked."""
         query = as_query(vector, self.dim)[0]
         state = self._state
-        k = min(k, len(state.ids))
+        if allowed is not None:
+            allowed.check(len(state.ids))
+        k = min(k, len(state.ids) if allowed is None else allowed.count)
         if k <= 0:
             return []
         # einsum stays on this thread; BLAS's worker threads spin and oversubscribe the
         # CPUs when many requests search at once.
         scores = np.einsum("ij,j->i", state.matrix, query)
+        if allowed is not None:
+            scores = np.where(allowed.mask, scores, -np.inf)
         top = np.argpartition(-scores, k - 1)[:k]
         top = top[np.lexsort((top, -scores[top]))]
         return [(state.ids[row], float(scores[row])) for row in top]

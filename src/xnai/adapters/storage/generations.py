@@ -1,4 +1,7 @@
-"""Index generations on disk: ``index/gen-000007/``, the ``CURRENT`` pointer, the manifest."""
+"""Index generations on disk: ``index/gen-000007/``, the ``CURRENT`` pointer, the manifest.
+
+With a key ring the manifest (it holds document titles) is encrypted with the user_data key.
+"""
 
 from __future__ import annotations
 
@@ -20,6 +23,9 @@ from xnai.adapters.storage.fsutil import (
     fsync_file,
     restrict_tree,
 )
+from xnai.domain.errors import IntegrityError
+from xnai.domain.keys import USER_DATA
+from xnai.domain.ports import KeyRing
 
 _GEN = re.compile(r"^gen-(\d{6,})$")
 
@@ -27,7 +33,8 @@ _GEN = re.compile(r"^gen-(\d{6,})$")
 class FileIndexStore:
     """Keeps generations under ``<data>/index`` and the manifest under ``<data>/knowledge``."""
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, keyring: KeyRing | None = None) -> None:
+        self._keyring = keyring
         self.root = ensure_dir(data_dir / "index")
         self.knowledge = ensure_dir(data_dir / "knowledge")
         self.pointer = self.root / "CURRENT"
@@ -115,17 +122,35 @@ class FileIndexStore:
         atomic_write_bytes(self.pointer, f"{generation}\n".encode("ascii"))
 
     def read_manifest(self) -> dict[str, Any] | None:
-        """The manifest, or None when absent or unreadable."""
+        """The manifest, or None when absent or unreadable; IntegrityError when tampered."""
         try:
-            data = json.loads(self.manifest_path.read_text(encoding="utf-8"))
-        except (FileNotFoundError, json.JSONDecodeError):
+            raw = self.manifest_path.read_bytes()
+        except FileNotFoundError:
+            return None
+        try:
+            data = json.loads(self._open(raw))
+        except (json.JSONDecodeError, UnicodeDecodeError):
             return None
         return data if isinstance(data, dict) else None
 
     def write_manifest(self, manifest: dict[str, Any]) -> None:
         """Atomically replace the manifest."""
         text = json.dumps(manifest, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
-        atomic_write_bytes(self.manifest_path, text.encode("utf-8"))
+        data = text.encode("utf-8")
+        if self._keyring is not None:
+            data = self._keyring.encrypt(USER_DATA, data)
+        atomic_write_bytes(self.manifest_path, data)
+
+    def _open(self, raw: bytes) -> bytes:
+        if self._keyring is None:
+            return raw
+        try:
+            return self._keyring.decrypt(USER_DATA, raw)
+        except IntegrityError as exc:
+            raise IntegrityError(
+                f"{self.manifest_path}: {exc}. The manifest is derived from the database: "
+                "delete the file and the next command rewrites it"
+            ) from None
 
     def cleanup(self, keep: set[int]) -> list[Path]:
         """Remove temp leftovers anywhere we write and generations not kept."""

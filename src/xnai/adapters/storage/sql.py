@@ -1,4 +1,9 @@
-"""Documents and chunks in SQLite (default) or PostgreSQL through SQLAlchemy Core."""
+"""Documents and chunks in SQLite (default) or PostgreSQL through SQLAlchemy Core.
+
+With a key ring, the columns that hold document text (documents.title, chunks.text,
+chunks.heading) store Fernet tokens of the user_data key; ids, sources, hashes and sizes
+stay plain because lookups and dedupe need them.
+"""
 
 from __future__ import annotations
 
@@ -19,15 +24,21 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    bindparam,
     create_engine,
     delete,
     event,
     insert,
+    inspect,
     select,
+    text,
     update,
 )
 
+from xnai.domain.errors import IntegrityError
+from xnai.domain.keys import USER_DATA
 from xnai.domain.models import Chunk, Document
+from xnai.domain.ports import KeyRing
 
 metadata = MetaData()
 
@@ -69,6 +80,8 @@ chunks = Table(
 )
 
 _GENERATION = "current_generation"
+_ENCRYPTED_DOC = ("title",)
+_ENCRYPTED_CHUNK = ("text", "heading")
 
 
 def sqlite_url(data_dir: Path) -> str:
@@ -79,9 +92,12 @@ def sqlite_url(data_dir: Path) -> str:
 class SqlDocumentRepository:
     """The committed state: one transaction flips rows and the generation number together."""
 
-    def __init__(self, url: str) -> None:
+    name = "documents and chunks"
+
+    def __init__(self, url: str, keyring: KeyRing | None = None) -> None:
         self.url = url
-        self.engine = _make_engine(url)
+        self.engine = make_engine(url)
+        self._keyring = keyring
         metadata.create_all(self.engine)
 
     def current_generation(self) -> int:
@@ -105,8 +121,11 @@ class SqlDocumentRepository:
                 conn.execute(delete(chunks).where(chunks.c.doc_id.in_(gone)))
                 conn.execute(delete(documents).where(documents.c.doc_id.in_(gone)))
             if upserts:
-                conn.execute(insert(documents), [_doc_row(doc) for doc, _ in upserts])
-                rows = [_chunk_row(c) for _, cs in upserts for c in cs]
+                doc_rows = [self._seal(_doc_row(doc), _ENCRYPTED_DOC) for doc, _ in upserts]
+                conn.execute(insert(documents), doc_rows)
+                rows = [
+                    self._seal(_chunk_row(c), _ENCRYPTED_CHUNK) for _, cs in upserts for c in cs
+                ]
                 if rows:
                     conn.execute(insert(chunks), rows)
             _set_meta(conn, _GENERATION, str(generation))
@@ -116,7 +135,7 @@ class SqlDocumentRepository:
         with self.engine.connect() as conn:
             rows = conn.execute(select(documents).order_by(documents.c.source)).mappings().all()
             ids = _chunk_ids_by_doc(conn)
-        return [_to_document(r, ids.get(r["doc_id"], ())) for r in rows]
+        return [self._document(r, ids.get(r["doc_id"], ())) for r in rows]
 
     def document_by_source(self, source: str) -> Document | None:
         """The document ingested from ``source``."""
@@ -138,11 +157,70 @@ class SqlDocumentRepository:
                 .mappings()
                 .all()
             )
-        return [_to_chunk(r) for r in rows]
+        return [self._chunk(r) for r in rows]
 
     def close(self) -> None:
         """Release pooled connections."""
         self.engine.dispose()
+
+    def reencrypt(self) -> int:
+        """Rewrite every encrypted column under the key ring's current key (one transaction),
+        then purge the old values from the database files; return the rows rewritten."""
+        if self._keyring is None:
+            return 0
+        with self.engine.begin() as conn:
+            done = self._rewrap(conn, documents, "doc_id", _ENCRYPTED_DOC)
+            done += self._rewrap(conn, chunks, "chunk_id", _ENCRYPTED_CHUNK)
+        _purge_old_versions(self.engine)
+        return done
+
+    def _rewrap(self, conn: Any, table: Table, key: str, columns: Sequence[str]) -> int:
+        rows = conn.execute(select(table.c[key], *(table.c[c] for c in columns))).mappings().all()
+        if not rows:
+            return 0
+        fresh = [
+            {"k_" + key: row[key], **{"v_" + c: self._reseal(row[c], row[key]) for c in columns}}
+            for row in rows
+        ]
+        stmt = (
+            update(table)
+            .where(table.c[key] == bindparam("k_" + key))
+            .values({c: bindparam("v_" + c) for c in columns})
+        )
+        conn.execute(stmt, fresh)
+        return len(rows)
+
+    def _reseal(self, value: str, row_id: str) -> str:
+        assert self._keyring is not None
+        plain = self._open_value(value, row_id)
+        return self._keyring.encrypt(USER_DATA, plain.encode("utf-8")).decode("utf-8")
+
+    def _seal(self, row: dict[str, Any], columns: Sequence[str]) -> dict[str, Any]:
+        """``row`` with ``columns`` encrypted."""
+        if self._keyring is not None:
+            for c in columns:
+                # A token is ASCII; with encryption off the text passes through as UTF-8.
+                row[c] = self._keyring.encrypt(USER_DATA, row[c].encode("utf-8")).decode("utf-8")
+        return row
+
+    def _open_value(self, value: str, row_id: str) -> str:
+        """The plaintext of one stored value; IntegrityError names the row."""
+        if self._keyring is None:
+            return value
+        try:
+            return self._keyring.decrypt(USER_DATA, value.encode("utf-8")).decode("utf-8")
+        except IntegrityError as exc:
+            raise IntegrityError(f"database row {row_id}: {exc}") from None
+
+    def _document(self, row: Any, chunk_ids: Sequence[str]) -> Document:
+        plain = {**row, "title": self._open_value(row["title"], row["doc_id"])}
+        return _to_document(plain, chunk_ids)
+
+    def _chunk(self, row: Any) -> Chunk:
+        plain = dict(row)
+        for c in _ENCRYPTED_CHUNK:
+            plain[c] = self._open_value(row[c], row["chunk_id"])
+        return _to_chunk(plain)
 
     def _one(self, where: Any) -> Document | None:
         with self.engine.connect() as conn:
@@ -158,10 +236,11 @@ class SqlDocumentRepository:
                 .scalars()
                 .all()
             )
-        return _to_document(row, tuple(ids))
+        return self._document(row, tuple(ids))
 
 
-def _make_engine(url: str) -> Engine:
+def make_engine(url: str) -> Engine:
+    """An engine for ``url``; a SQLite file is created owner-only, in WAL mode."""
     if url.startswith("sqlite:///"):
         path = Path(url.removeprefix("sqlite:///"))
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -179,7 +258,40 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=FULL")
     cur.execute("PRAGMA foreign_keys=ON")
+    # Deleted and overwritten rows are zeroed, so replaced text leaves no trace in the file.
+    cur.execute("PRAGMA secure_delete=ON")
     cur.close()
+
+
+def _purge_old_versions(engine: Engine) -> None:
+    """Remove superseded row versions from the database's own files.
+
+    SQLite: secure_delete zeroed them in the pages; a checkpoint copies those pages into
+    the main file and truncates the write-ahead log that still held the old ones.
+    PostgreSQL: VACUUM FULL rewrites the tables without their dead row versions.
+    """
+    if engine.dialect.name == "sqlite":
+        with engine.connect() as conn:
+            conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    elif engine.dialect.name == "postgresql":
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql("VACUUM FULL documents, chunks")
+
+
+def database_has_rows(url: str) -> bool:
+    """True when the database at ``url`` exists and any of its tables holds a row."""
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).is_file():
+        return False
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            for table in inspect(conn).get_table_names():
+                quoted = conn.dialect.identifier_preparer.quote(table)
+                if conn.execute(text(f"SELECT 1 FROM {quoted} LIMIT 1")).first():
+                    return True
+        return False
+    finally:
+        engine.dispose()
 
 
 def _set_meta(conn: Any, key: str, value: str) -> None:

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import unicodedata
 from functools import partial
 from pathlib import PurePath
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, UploadFile
+from fastapi import APIRouter, Form, UploadFile
 from starlette.concurrency import run_in_threadpool
 
 from xnai.api.deps import ContainerDep
-from xnai.domain.errors import XnaiError
+from xnai.api.security import PrincipalDep, require
+from xnai.bootstrap import Container
+from xnai.domain.errors import NotFoundError, XnaiError
 from xnai.domain.models import Document
+from xnai.domain.rbac import Permission, Principal
 
 router = APIRouter(tags=["documents"])
 
@@ -31,42 +35,89 @@ def _doc(d: Document) -> dict[str, Any]:
     }
 
 
-@router.get("/v1/documents")
-async def list_documents(c: ContainerDep) -> dict[str, Any]:
-    """Every document of the committed generation."""
+@router.get("/v1/documents", dependencies=[require(Permission.READ_DOCUMENTS)])
+async def list_documents(c: ContainerDep, principal: PrincipalDep) -> dict[str, Any]:
+    """The documents of the committed generation that the caller may read."""
     snap = c.kb.snapshot
-    docs = sorted(snap.documents.values(), key=lambda d: d.source)
+    readable = await run_in_threadpool(c.access.visible, principal, snap.documents.values())
+    docs = sorted(readable, key=lambda d: d.source)
     return {"generation": snap.generation, "documents": [_doc(d) for d in docs]}
 
 
-@router.delete("/v1/documents/{doc_id}")
-async def delete_document(doc_id: str, c: ContainerDep) -> dict[str, Any]:
-    """Remove a document from every index."""
-    doc = await run_in_threadpool(c.kb.remove, doc_id)
+@router.delete("/v1/documents/{doc_id}", dependencies=[require(Permission.DELETE_DOCUMENTS)])
+async def delete_document(doc_id: str, c: ContainerDep, principal: PrincipalDep) -> dict[str, Any]:
+    """Remove a document from every index (one the caller may read and write)."""
+    doc = await run_in_threadpool(_remove, c, doc_id, principal)
     return {"deleted": _doc(doc)}
 
 
-@router.post("/v1/documents", status_code=201)
-async def upload_documents(files: list[UploadFile], c: ContainerDep) -> dict[str, Any]:
-    """Ingest uploaded files; each gets its own result, failures do not stop the batch."""
+def _remove(c: Container, ref: str, principal: Principal) -> Document:
+    """Remove a document by id or source; unreadable ones are reported as unknown."""
+    found = c.kb.repo.document(ref) or c.kb.repo.document_by_source(ref)
+    if found is None:
+        raise NotFoundError(f"no document with id or source {ref!r}")
+    c.access.check_remove(principal, found)
+    return c.remove_document(found.doc_id, principal=principal)
+
+
+@router.post("/v1/documents", status_code=201, dependencies=[require(Permission.WRITE_DOCUMENTS)])
+async def upload_documents(
+    files: list[UploadFile],
+    c: ContainerDep,
+    principal: PrincipalDep,
+    collection: Annotated[str, Form()] = "default",
+) -> dict[str, Any]:
+    """Ingest uploaded files into a collection the caller may write; each gets its own
+    result, failures do not stop the batch."""
+    await run_in_threadpool(c.access.check_write, principal, collection)
     uploads = []
     for f in files:
         name = safe_name(f.filename)
         # Read one byte past the limit: enough to know it is too large, no more.
         uploads.append((name, await f.read(c.max_file_bytes + 1)))
-    report = await run_in_threadpool(partial(c.ingest_uploads, uploads, user="api"))
+    ingest = partial(
+        c.ingest_uploads, uploads, user="api", collection=collection, principal=principal
+    )
+    report = await run_in_threadpool(ingest)
+    failed = c.access.hide_failures(principal, report.failed)
     return {
         "added": list(report.added),
         "replaced": list(report.replaced),
         "unchanged": list(report.unchanged),
-        "failed": [{"source": s, "error": e} for s, e in report.failed],
+        "failed": [{"source": s, "error": e} for s, e in failed],
         "generation": report.generation,
     }
 
 
+# Control, format (bidi overrides, zero-width), surrogate, private-use and unassigned
+# characters, and line or paragraph separators: invisible or misleading in a name.
+_HIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
+MAX_NAME_BYTES = 160  # with a 64-character digest, a stored name stays under 255 bytes
+MAX_SUFFIX_CHARS = 16
+
+
 def safe_name(filename: str | None) -> str:
-    """The base name of an uploaded file; refuses names that are empty or only dots."""
-    name = PurePath((filename or "").replace("\\", "/")).name.strip()
+    """The base name of an uploaded file, made harmless; refuses names with nothing left.
+
+    Compatibility forms are folded first (a full-width solidus becomes '/'), then both
+    separators split the name and only its last part is kept; hidden characters go and
+    long names are shortened, keeping a short extension. The name only labels the
+    document (``upload:<name>``); stored files are named by the server.
+    """
+    text = unicodedata.normalize("NFKC", filename or "")
+    text = "".join(ch for ch in text if unicodedata.category(ch) not in _HIDDEN_CATEGORIES)
+    name = PurePath(text.replace("\\", "/")).name.strip().rstrip(". ")
     if not name.strip("."):
         raise XnaiError(f"invalid upload file name {filename!r}")
-    return name
+    return _shorten(name)
+
+
+def _shorten(name: str) -> str:
+    """``name`` cut to MAX_NAME_BYTES of UTF-8, keeping its extension when that is short."""
+    if len(name.encode()) <= MAX_NAME_BYTES:
+        return name
+    suffix = PurePath(name).suffix
+    if len(suffix) > MAX_SUFFIX_CHARS:
+        suffix = ""
+    stem = name[: len(name) - len(suffix)].encode()[: MAX_NAME_BYTES - len(suffix.encode())]
+    return stem.decode(errors="ignore").rstrip(". ") + suffix

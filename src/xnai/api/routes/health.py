@@ -9,17 +9,18 @@ from fastapi.responses import JSONResponse
 
 from xnai import __version__
 from xnai.api.deps import ContainerDep
+from xnai.api.security import public
 
 router = APIRouter(tags=["health"])
 
 
-@router.get("/health")
+@router.get("/health", dependencies=[public()])
 async def health() -> dict[str, str]:
     """The process is up (never touches the model or the index)."""
     return {"status": "ok", "version": __version__}
 
 
-@router.get("/ready")
+@router.get("/ready", dependencies=[public()])
 async def ready(c: ContainerDep) -> JSONResponse:
     """200 when the index and the model are loaded, else 503 with each component's state."""
     state = c.readiness

@@ -14,15 +14,17 @@ from starlette.concurrency import run_in_threadpool
 
 from xnai.api.deps import ContainerDep
 from xnai.api.schemas import ChatCompletionRequest
+from xnai.api.security import PrincipalDep, require
 from xnai.bootstrap import Container
 from xnai.domain.errors import XnaiError
 from xnai.domain.models import Answer, ChatMessage
+from xnai.domain.rbac import Permission, Principal
 from xnai.services.answer import Done, Prepared, Token
 
 router = APIRouter(tags=["openai"])
 
 
-def _prepare(c: Container, body: ChatCompletionRequest) -> Prepared:
+def _prepare(c: Container, body: ChatCompletionRequest, principal: Principal) -> Prepared:
     users = [m for m in body.messages if m.role == "user"]
     if not users or not users[-1].text().strip():
         raise XnaiError("the conversation needs a user message with text")
@@ -37,6 +39,7 @@ def _prepare(c: Container, body: ChatCompletionRequest) -> Prepared:
     ]
     return c.answers.prepare(
         last.text(),
+        scope=c.access.scope_for(principal),
         max_tokens=body.max_completion_tokens or body.max_tokens,
         history=history[-6:],
     )
@@ -97,10 +100,13 @@ def _stream(c: Container, prepared: Prepared, cid: str, created: int) -> Iterato
     yield "data: [DONE]\n\n"
 
 
-@router.post("/v1/chat/completions")
-async def chat_completions(body: ChatCompletionRequest, c: ContainerDep) -> Any:
-    """OpenAI-compatible chat completion with retrieval on the last user message."""
-    prepared = await run_in_threadpool(_prepare, c, body)
+@router.post("/v1/chat/completions", dependencies=[require(Permission.EXECUTE_QUERIES)])
+async def chat_completions(
+    body: ChatCompletionRequest, c: ContainerDep, principal: PrincipalDep
+) -> Any:
+    """OpenAI-compatible chat completion with retrieval (within what the caller may read) on
+    the last user message."""
+    prepared = await run_in_threadpool(_prepare, c, body, principal)
     cid = f"chatcmpl-{uuid.uuid4().hex[:24]}"
     created = int(time.time())
     if body.stream:
@@ -113,7 +119,7 @@ async def chat_completions(body: ChatCompletionRequest, c: ContainerDep) -> Any:
     return _completion(answer, cid, created)
 
 
-@router.get("/v1/models")
+@router.get("/v1/models", dependencies=[require(Permission.EXECUTE_QUERIES)])
 async def models(c: ContainerDep) -> dict[str, Any]:
     """The one model this server answers with (OpenAI shape)."""
     return {

@@ -13,23 +13,33 @@ from starlette.concurrency import run_in_threadpool
 
 from xnai.api.deps import ContainerDep
 from xnai.api.schemas import QueryRequest, QueryResponse
+from xnai.api.security import PrincipalDep, require
 from xnai.bootstrap import Container
 from xnai.domain.models import Answer, SearchMode
+from xnai.domain.rbac import Permission, Principal
 from xnai.services.answer import Done, Prepared, Token
 
 router = APIRouter(tags=["query"])
 
 
-def prepare(c: Container, body: QueryRequest) -> Prepared:
-    """Retrieval and prompt for a query request, defaults from config."""
+def prepare(c: Container, body: QueryRequest, principal: Principal) -> Prepared:
+    """Retrieval (within what ``principal`` may read) and prompt, defaults from config."""
     return c.answers.prepare(
-        body.query, mode=_mode(body), top_k=body.top_k, max_tokens=body.max_tokens
+        body.query,
+        scope=c.access.scope_for(principal),
+        mode=_mode(body),
+        top_k=body.top_k,
+        max_tokens=body.max_tokens,
     )
 
 
-def retrieval_only(c: Container, body: QueryRequest, started: float) -> dict[str, Any]:
+def retrieval_only(
+    c: Container, body: QueryRequest, principal: Principal, started: float
+) -> dict[str, Any]:
     """Sources without generation: the answer text is empty."""
-    citations, retrieval_ms = c.answers.sources(body.query, mode=_mode(body), top_k=body.top_k)
+    citations, retrieval_ms = c.answers.sources(
+        body.query, scope=c.access.scope_for(principal), mode=_mode(body), top_k=body.top_k
+    )
     answer = Answer("", citations, c.model.name, retrieval_ms, 0.0, grounded=bool(citations))
     return payload(answer, started)
 
@@ -69,14 +79,23 @@ def _events(c: Container, prepared: Prepared, started: float) -> Iterator[str]:
         yield sse("error", {"error": str(exc) or type(exc).__name__})
 
 
-@router.post("/v1/query", response_model=QueryResponse)
-@router.post("/query", response_model=QueryResponse, include_in_schema=False)
-async def query(body: QueryRequest, c: ContainerDep) -> Any:
-    """Answer a question from the library."""
+@router.post(
+    "/v1/query",
+    response_model=QueryResponse,
+    dependencies=[require(Permission.EXECUTE_QUERIES)],
+)
+@router.post(
+    "/query",
+    response_model=QueryResponse,
+    include_in_schema=False,
+    dependencies=[require(Permission.EXECUTE_QUERIES)],
+)
+async def query(body: QueryRequest, c: ContainerDep, principal: PrincipalDep) -> Any:
+    """Answer a question from the documents the caller may read."""
     started = time.perf_counter()
     if not body.generate:
-        return await run_in_threadpool(retrieval_only, c, body, started)
-    prepared = await run_in_threadpool(prepare, c, body)
+        return await run_in_threadpool(retrieval_only, c, body, principal, started)
+    prepared = await run_in_threadpool(prepare, c, body, principal)
     if body.stream:
         return StreamingResponse(
             _events(c, prepared, started),
