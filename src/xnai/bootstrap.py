@@ -7,11 +7,13 @@ import os
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
+from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from xnai.config import Settings, disable_telemetry
-from xnai.domain.errors import ConfigError
+from xnai.config import TELEMETRY_OFF, Settings, disable_telemetry
+from xnai.domain.errors import ConfigError, NotFoundError
 from xnai.domain.keys import USER_DATA, Reencryptable, RotatableKeyRing
 from xnai.domain.models import ChatMessage, Document, IngestReport, SearchMode
 from xnai.domain.ports import (
@@ -23,12 +25,14 @@ from xnai.domain.ports import (
     Loader,
     VectorIndex,
 )
-from xnai.domain.rbac import Principal
+from xnai.domain.rbac import LOCAL_ADMIN, Principal
 from xnai.services.access import AccessService, MemoryCollectionStore, into_collection
 from xnai.services.answer import AnswerPolicy, AnswerService
 from xnai.services.audit import Auditor, RecordingAudit
 from xnai.services.auth import AuthPolicy, AuthService
+from xnai.services.compliance import ComplianceService, Facts
 from xnai.services.filetype import ArchiveLimits
+from xnai.services.jobs import Job, PeriodicJobs
 from xnai.services.keys import KeyRotation
 from xnai.services.knowledge import (
     ChunkingPolicy,
@@ -37,11 +41,16 @@ from xnai.services.knowledge import (
     find_documents,
     sha256_bytes,
 )
+from xnai.services.privacy import PrivacyService, Subject, SubjectData
+from xnai.services.retention import RetentionJob
 from xnai.services.retrieval import RetrievalPolicy, Retriever
 from xnai.services.sources import MB, file_sources, passes_checks, upload_sources
+from xnai.services.users import UserAdmin
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
+
+    from xnai.adapters.storage.state import JsonStateFile
 
 log = logging.getLogger("xnai")
 
@@ -285,9 +294,149 @@ class Container:
             max_age_days=self.settings.enterprise.security.key_max_age_days,
         )
 
+    @property
+    def state(self) -> JsonStateFile:
+        """Last runs of scheduled jobs (``<data_dir>/compliance/state.json``)."""
+        from xnai.adapters.storage.state import JsonStateFile
+
+        return JsonStateFile(self.settings.data_dir / "compliance" / "state.json")
+
+    def retention(self) -> RetentionJob:
+        """The retention job over documents, credentials and the audit log."""
+        audit = self.audit
+        return RetentionJob(
+            self.kb,
+            self.settings.enterprise.compliance.data_retention_days,
+            audit,
+            purge_credentials=self.auth.purge_sessions,
+            trim_audit=audit.trim if isinstance(audit, Auditor) else lambda _cutoff: 0,
+            remember=lambda stamp: self.state.set("last_run:retention", stamp),
+        )
+
+    def privacy(self) -> PrivacyService:
+        """Data subject export and erasure over every store that holds personal data."""
+        return PrivacyService(self.kb, subject_data(self), self.audit)
+
+    def compliance(self) -> ComplianceService:
+        """Compliance self-audits over this installation's live state."""
+        return ComplianceService(lambda: gather_facts(self), self.audit)
+
+    def scheduled_jobs(self) -> PeriodicJobs:
+        """The server's periodic jobs: each configured framework's audit and retention."""
+        comp = self.settings.enterprise.compliance
+        every = timedelta(hours=comp.audit_interval_hours)
+        jobs = [
+            Job(f"compliance:{name}", every, partial(self.compliance().run, name))
+            for name in comp.frameworks
+        ]
+        jobs.append(Job("retention", timedelta(days=1), self.retention().run))
+        state = self.state
+        return PeriodicJobs(
+            jobs,
+            last_run=lambda name: state.get(f"last_run:{name}"),
+            remember=lambda name, stamp: state.set(f"last_run:{name}", stamp),
+        )
+
     def close(self) -> None:
         """Release database connections."""
         self.kb.repo.close()
+
+
+def subject_data(c: Container) -> SubjectData:
+    """Where a user's personal data lives in this installation."""
+    audit = c.audit
+
+    def find(ref: str) -> Subject | None:
+        try:
+            record = c.auth.account_record(ref)
+        except NotFoundError:
+            return None
+        return Subject(record["user_id"], record["username"])
+
+    def forget_account(subject: Subject) -> None:
+        c.auth.erase_account(LOCAL_ADMIN, subject.user_id)
+
+    def audit_events(subject: Subject) -> list[dict[str, Any]]:
+        if isinstance(audit, Auditor):
+            return audit.events_about(subject.user_id, also=[subject.username])
+        return []
+
+    def pseudonymise(subject: Subject) -> int:
+        if isinstance(audit, Auditor):
+            return audit.pseudonymise(subject.user_id, also=[subject.username])
+        return 0
+
+    def forget_original(doc: Document) -> int:
+        folder = c.settings.data_dir / "originals"
+        gone = 0
+        with c.kb.store.lock():
+            for path in folder.glob(f"{doc.sha256}*"):
+                path.unlink(missing_ok=True)
+                gone += 1
+        return gone
+
+    return SubjectData(
+        find=find,
+        account=lambda subject: c.auth.account_record(subject.user_id),
+        audit_events=audit_events,
+        forget_account=forget_account,
+        pseudonymise_audit=pseudonymise,
+        forget_original=forget_original,
+        extra={
+            "collections": lambda subject: [
+                col.name
+                for col in c.access.store.list()
+                if subject.user_id in col.readable_users or subject.username in col.readable_users
+            ]
+        },
+    )
+
+
+def gather_facts(c: Container) -> Facts:
+    """Read the state every compliance check inspects from the live components."""
+    s = c.settings
+    sec, comp = s.enterprise.security, s.enterprise.compliance
+    key_age = None
+    if isinstance(c.keyring, RotatableKeyRing):
+        key_age = c.key_rotation().status().age_days()
+    if isinstance(c.audit, Auditor):
+        verified = c.audit.verify()
+        audit_ok, audit_message, audit_lines = verified.ok, verified.describe(), verified.lines
+    else:
+        audit_ok, audit_message, audit_lines = False, "no audit log is configured", 0
+    admins, without_mfa = c.auth.admins_without_mfa()
+    backups = s.absolute(comp.backups_dir) if comp.backups_dir is not None else None
+    listed = getattr(c.auth.is_common, "entries", ())
+    return Facts(
+        encryption_enabled=bool(getattr(c.keyring, "enabled", False)),
+        key_age_days=key_age,
+        key_max_age_days=sec.key_max_age_days,
+        audit_ok=audit_ok,
+        audit_message=audit_message,
+        audit_lines=audit_lines,
+        retention_days=comp.data_retention_days,
+        retention_last_run=c.state.get("last_run:retention"),
+        retention_overdue=c.retention().overdue(),
+        admins_total=admins,
+        admins_without_mfa=without_mfa,
+        mfa_required=sec.mfa_required,
+        password_min_length=c.auth.policy.password_min_length,
+        common_password_entries=len(listed),
+        default_password_users=c.auth.default_password_users(),
+        session_timeout_s=c.auth.policy.session_timeout,
+        session_idle_timeout_s=c.auth.policy.session_idle_timeout,
+        lockout_threshold=c.auth.policy.failed_login_lockout,
+        lockout_duration_s=c.auth.policy.lockout_duration,
+        bind_host=s.server.host,
+        behind_tls_proxy=s.server.behind_tls_proxy,
+        backups_dir=str(backups) if backups is not None else None,
+        backups_dir_writable=backups is not None
+        and backups.is_dir()
+        and os.access(backups, os.W_OK),
+        telemetry_unset=[k for k, v in TELEMETRY_OFF.items() if os.environ.get(k) != v],
+        export_available=isinstance(c.auth, UserAdmin),
+        erasure_available=isinstance(c.auth, UserAdmin) and isinstance(c.audit, Auditor),
+    )
 
 
 def prepare_process() -> None:

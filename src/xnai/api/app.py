@@ -12,21 +12,38 @@ from fastapi import FastAPI
 from xnai import __version__
 from xnai.api import errors, headers, security
 from xnai.api.limits import BodyLimitMiddleware
-from xnai.api.routes import auth, collections, documents, health, openai_compat, query, users
+from xnai.api.routes import (
+    admin,
+    auth,
+    collections,
+    documents,
+    health,
+    openai_compat,
+    query,
+    users,
+)
 from xnai.bootstrap import Container, build, prepare_process
 from xnai.config import load_settings
 
 log = logging.getLogger("xnai.api")
 
 
-def create_app(container: Container, *, warm: bool = True) -> FastAPI:
-    """An app serving ``container``; with ``warm`` the model loads in the background."""
+def create_app(container: Container, *, warm: bool = True, schedule: bool | None = None) -> FastAPI:
+    """An app serving ``container``; with ``warm`` the model loads in the background, with
+    ``schedule`` (default: as ``warm``) compliance runs and retention run periodically."""
+    jobs = container.scheduled_jobs() if (warm if schedule is None else schedule) else None
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         if warm:
             threading.Thread(target=container.warm_up, name="xnai-warm-up", daemon=True).start()
-        yield
+        if jobs is not None:
+            jobs.start()
+        try:
+            yield
+        finally:
+            if jobs is not None:
+                jobs.stop()
 
     app = FastAPI(
         title="Xoe-NovAi",
@@ -41,7 +58,7 @@ def create_app(container: Container, *, warm: bool = True) -> FastAPI:
     )
     app.state.container = container
     errors.install(app)
-    for module in (health, query, openai_compat, documents, auth, users, collections):
+    for module in (health, query, openai_compat, documents, auth, users, collections, admin):
         app.include_router(module.router)
     security.install(app, container)  # after the last router: every route declares access
     max_bytes = int(container.settings.server.max_body_mb * 1024 * 1024)

@@ -17,6 +17,7 @@ from xnai import __version__
 from xnai.bootstrap import key_file_path, prepare_process
 from xnai.cli import audit as audit_cli
 from xnai.cli import collections as collections_cli
+from xnai.cli import compliance as compliance_cli
 from xnai.cli import keys as keys_cli
 from xnai.cli import users as users_cli
 from xnai.cli.context import ConfigOpt, container, err, out, reset, settings, state
@@ -35,6 +36,8 @@ app.add_typer(index_app, name="index")
 app.add_typer(models_app, name="models")
 app.add_typer(audit_cli.app, name="audit")
 app.add_typer(collections_cli.app, name="collections")
+app.add_typer(compliance_cli.app, name="compliance")
+app.add_typer(compliance_cli.privacy_app, name="privacy")
 app.add_typer(keys_cli.app, name="keys")
 app.add_typer(users_cli.app, name="users")
 

@@ -191,6 +191,15 @@ class UserRepository(Protocol):
 
     def revoke_api_key(self, key_id: str, at: datetime) -> bool: ...
 
+    def delete_user(self, user_id: str, name_key: str) -> bool:
+        """Delete the user, their sessions, keys and failure count; False for the last
+        enabled admin or an unknown id."""
+        ...
+
+    def sessions_of(self, user_id: str) -> list[SessionRecord]:
+        """Every stored session of a user."""
+        ...
+
     def begin_attempt(
         self, name_key: str, now: datetime, threshold: int, lock_seconds: int
     ) -> Attempt:

@@ -7,6 +7,8 @@ the only principal that may grant the ``system`` role.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
+from typing import Any
 
 from xnai.domain.errors import ConflictError, InvalidInputError, PermissionDeniedError
 from xnai.domain.identity import User
@@ -19,6 +21,10 @@ from xnai.services.identity import (
     normalise,
     random_password,
 )
+
+# Passwords installers and vendors ship with; the compliance check tries each against every
+# account (argon2 verification: a handful of guesses, not a dictionary attack).
+DEFAULT_PASSWORDS = ("admin", "password", "changeme", "xnai", "admin123", "letmein")
 
 
 class UserAdmin(IdentityCore):
@@ -141,6 +147,75 @@ class UserAdmin(IdentityCore):
             resource=f"user:{user.username}",
             severity="warning",
         )
+
+    def erase_account(self, actor: Principal, ref: str) -> User:
+        """Delete a user with every credential (data subject erasure); refuses the last
+        enabled admin."""
+        self._require_manager(actor)
+        user = self._target(ref)
+        if not self.repo.delete_user(user.user_id, name_key(user.username)):
+            raise ConflictError(f"{user.username} is the last enabled admin: make another first")
+        self._event(
+            "user_erased",
+            action="erase_user",
+            user_id=actor.user_id,
+            resource=f"user:{user.username}",
+            severity="warning",
+            details={"target_user_id": user.user_id},
+        )
+        return user
+
+    def account_record(self, ref: str) -> dict[str, Any]:
+        """What the store keeps about a user, without password hash or secrets (export)."""
+        user = self._target(ref)
+        summary = self._summary(user)
+        return {
+            "user_id": user.user_id,
+            "username": user.username,
+            "role": user.role.value,
+            "enabled": user.enabled,
+            "created_at": user.created_at.isoformat(),
+            "password_changed_at": user.password_changed_at.isoformat(),
+            "mfa_enrolled": user.mfa_enrolled,
+            "locked_until": summary.locked_until.isoformat() if summary.locked_until else None,
+            "sessions": [
+                {
+                    "session_id": s.session_id,
+                    "created_at": s.created_at.isoformat(),
+                    "last_seen_at": s.last_seen_at.isoformat(),
+                    "revoked_at": s.revoked_at.isoformat() if s.revoked_at else None,
+                    "source_ip": s.source_ip,
+                }
+                for s in self.repo.sessions_of(user.user_id)
+            ],
+            "api_keys": [
+                {
+                    "key_id": k.key_id,
+                    "name": k.name,
+                    "created_at": k.created_at.isoformat(),
+                    "expires_at": k.expires_at.isoformat() if k.expires_at else None,
+                    "last_used_at": k.last_used_at.isoformat() if k.last_used_at else None,
+                    "revoked_at": k.revoked_at.isoformat() if k.revoked_at else None,
+                }
+                for k in self.repo.api_keys(user.user_id)
+            ],
+        }
+
+    def admins_without_mfa(self) -> tuple[int, list[str]]:
+        """(enabled admins, usernames of those not enrolled in TOTP)."""
+        admins = [u for u in self.repo.users() if u.role is Role.ADMIN and u.enabled]
+        return len(admins), [u.username for u in admins if not u.mfa_enrolled]
+
+    def default_password_users(self, guesses: Sequence[str] = DEFAULT_PASSWORDS) -> list[str]:
+        """Enabled users whose password is a well-known default or their own username."""
+        found = []
+        for user in self.repo.users():
+            if not user.enabled:
+                continue
+            candidates = dict.fromkeys([*guesses, user.username])
+            if any(self.hasher.verify(user.password_hash, g) for g in candidates):
+                found.append(user.username)
+        return found
 
     def _add(self, username: str, role: Role, password: str) -> User:
         name = normalise(username)

@@ -228,6 +228,52 @@ class SqlIdentityRepository:
                 ).rowcount
         return n
 
+    def delete_user(self, user_id: str, name_key: str) -> bool:
+        """Delete a user with their sessions, API keys and failed-login count, in one
+        transaction; False when the user is the last enabled admin (or unknown)."""
+        u, other = users, users.alias("other_admins")
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(
+                    select(u.c.user_id)
+                    .where(u.c.role == Role.ADMIN.value, u.c.enabled)
+                    .with_for_update()
+                )
+                others = (
+                    select(func.count())
+                    .select_from(other)
+                    .where(
+                        other.c.role == Role.ADMIN.value,
+                        other.c.enabled,
+                        other.c.user_id != user_id,
+                    )
+                    .scalar_subquery()
+                )
+                last_admin = and_(u.c.role == Role.ADMIN.value, u.c.enabled, others == 0)
+                for table in (sessions, api_keys):
+                    conn.execute(delete(table).where(table.c.user_id == user_id))
+                gone = conn.execute(delete(u).where(u.c.user_id == user_id, not_(last_admin)))
+                if gone.rowcount != 1:
+                    raise _Refused
+                conn.execute(delete(login_failures).where(login_failures.c.name_key == name_key))
+        except _Refused:
+            return False
+        return True
+
+    def sessions_of(self, user_id: str) -> list[SessionRecord]:
+        """Every stored session of a user, newest first."""
+        with self.engine.connect() as conn:
+            rows = (
+                conn.execute(
+                    select(sessions)
+                    .where(sessions.c.user_id == user_id)
+                    .order_by(sessions.c.created_at.desc())
+                )
+                .mappings()
+                .all()
+            )
+        return [_to_session(r) for r in rows]
+
     def purge_sessions(self, before: datetime) -> int:
         """Delete sessions not used since ``before`` (and those revoked before it)."""
         t = before.timestamp()
@@ -392,6 +438,10 @@ class SqlIdentityRepository:
                 last_admin = and_(u.c.role == Role.ADMIN.value, u.c.enabled, others == 0)
                 stmt = stmt.where(not_(last_admin))
             return conn.execute(stmt).rowcount == 1
+
+
+class _Refused(Exception):
+    """Rolls a transaction back when a guarded statement changed nothing."""
 
 
 def _dt(value: float | None) -> datetime | None:

@@ -7,11 +7,11 @@ from functools import partial
 from pathlib import PurePath
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, UploadFile
+from fastapi import APIRouter, Form, Request, UploadFile
 from starlette.concurrency import run_in_threadpool
 
 from xnai.api.deps import ContainerDep
-from xnai.api.security import PrincipalDep, require
+from xnai.api.security import PrincipalDep, client_ip, require
 from xnai.bootstrap import Container
 from xnai.domain.errors import NotFoundError, XnaiError
 from xnai.domain.models import Document
@@ -45,23 +45,26 @@ async def list_documents(c: ContainerDep, principal: PrincipalDep) -> dict[str, 
 
 
 @router.delete("/v1/documents/{doc_id}", dependencies=[require(Permission.DELETE_DOCUMENTS)])
-async def delete_document(doc_id: str, c: ContainerDep, principal: PrincipalDep) -> dict[str, Any]:
+async def delete_document(
+    doc_id: str, request: Request, c: ContainerDep, principal: PrincipalDep
+) -> dict[str, Any]:
     """Remove a document from every index (one the caller may read and write)."""
-    doc = await run_in_threadpool(_remove, c, doc_id, principal)
+    doc = await run_in_threadpool(_remove, c, doc_id, principal, client_ip(request))
     return {"deleted": _doc(doc)}
 
 
-def _remove(c: Container, ref: str, principal: Principal) -> Document:
+def _remove(c: Container, ref: str, principal: Principal, source_ip: str | None) -> Document:
     """Remove a document by id or source; unreadable ones are reported as unknown."""
     found = c.kb.repo.document(ref) or c.kb.repo.document_by_source(ref)
     if found is None:
         raise NotFoundError(f"no document with id or source {ref!r}")
     c.access.check_remove(principal, found)
-    return c.remove_document(found.doc_id, principal=principal)
+    return c.remove_document(found.doc_id, principal=principal, source_ip=source_ip)
 
 
 @router.post("/v1/documents", status_code=201, dependencies=[require(Permission.WRITE_DOCUMENTS)])
 async def upload_documents(
+    request: Request,
     files: list[UploadFile],
     c: ContainerDep,
     principal: PrincipalDep,
@@ -76,7 +79,12 @@ async def upload_documents(
         # Read one byte past the limit: enough to know it is too large, no more.
         uploads.append((name, await f.read(c.max_file_bytes + 1)))
     ingest = partial(
-        c.ingest_uploads, uploads, user="api", collection=collection, principal=principal
+        c.ingest_uploads,
+        uploads,
+        user=principal.user_id,
+        collection=collection,
+        principal=principal,
+        source_ip=client_ip(request),
     )
     report = await run_in_threadpool(ingest)
     failed = c.access.hide_failures(principal, report.failed)
