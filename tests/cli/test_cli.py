@@ -15,13 +15,10 @@ runner = CliRunner()
 
 
 @pytest.fixture
-def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    data = tmp_path / "data"
-    monkeypatch.setenv("XNAI_STORAGE__DATA_DIR", str(data))
-    monkeypatch.setenv("XNAI_MODELS__EMBEDDER_BACKEND", "fake")
-    monkeypatch.setenv("XNAI_MODELS__LLM_BACKEND", "fake")
+def env(env: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The shared data directory, with a small file size limit."""
     monkeypatch.setenv("XNAI_INGEST__MAX_FILE_MB", "0.05")  # 51 KiB
-    return data
+    return env
 
 
 def invoke(*args: str) -> tuple[int, str]:

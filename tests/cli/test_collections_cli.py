@@ -5,22 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
 from typer.testing import CliRunner
 
 from xnai.cli.main import app
 from xnai.domain.errors import ConflictError, NotFoundError
 
 runner = CliRunner()
-
-
-@pytest.fixture
-def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    data = tmp_path / "data"
-    monkeypatch.setenv("XNAI_STORAGE__DATA_DIR", str(data))
-    monkeypatch.setenv("XNAI_MODELS__EMBEDDER_BACKEND", "fake")
-    monkeypatch.setenv("XNAI_MODELS__LLM_BACKEND", "fake")
-    return data
 
 
 def invoke(*args: str) -> tuple[int, str, BaseException | None]:

@@ -15,13 +15,10 @@ runner = CliRunner()
 
 
 @pytest.fixture
-def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    data = tmp_path / "data"
-    monkeypatch.setenv("XNAI_STORAGE__DATA_DIR", str(data))
-    monkeypatch.setenv("XNAI_MODELS__EMBEDDER_BACKEND", "fake")
-    monkeypatch.setenv("XNAI_MODELS__LLM_BACKEND", "fake")
+def env(env: Path) -> Path:
+    """An initialised data directory."""
     assert runner.invoke(app, ["init"]).exit_code == 0
-    return data
+    return env
 
 
 def test_compliance_run_reports_and_fails_on_a_failed_check(env: Path) -> None:

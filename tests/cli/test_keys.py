@@ -15,15 +15,6 @@ from xnai.domain.errors import ConfigError
 runner = CliRunner()
 
 
-@pytest.fixture
-def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    data = tmp_path / "data"
-    monkeypatch.setenv("XNAI_STORAGE__DATA_DIR", str(data))
-    monkeypatch.setenv("XNAI_MODELS__EMBEDDER_BACKEND", "fake")
-    monkeypatch.setenv("XNAI_MODELS__LLM_BACKEND", "fake")
-    return data
-
-
 def invoke(*args: str) -> tuple[int, str]:
     result = runner.invoke(app, list(args))
     return result.exit_code, result.output

@@ -54,6 +54,21 @@ class Document:
     versions: dict[str, str] = field(default_factory=dict)
     collection: str = "default"
 
+    def summary(self) -> dict[str, Any]:
+        """Plain JSON-ready form for listings and exports (chunks as a count)."""
+        return {
+            "doc_id": self.doc_id,
+            "title": self.title,
+            "source": self.source,
+            "sha256": self.sha256,
+            "size": self.size,
+            "mime": self.mime,
+            "ingested_at": self.ingested_at,
+            "ingested_by": self.ingested_by,
+            "chunks": len(self.chunk_ids),
+            "collection": self.collection,
+        }
+
 
 @dataclass(frozen=True, slots=True)
 class Chunk:

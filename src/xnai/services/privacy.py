@@ -92,7 +92,7 @@ class PrivacyService:
             "exported_at": self._clock().isoformat(timespec="seconds"),
             "subject": asdict(subject),
             "account": self.data.account(subject),
-            "documents": [_document(d) for d in docs],
+            "documents": [d.summary() for d in docs],
             "audit_events": self.data.audit_events(subject),
             **{name: get(subject) for name, get in self.data.extra.items()},
         }
@@ -132,17 +132,3 @@ class PrivacyService:
             audit_lines_pseudonymised=lines,
             account_removed=True,
         )
-
-
-def _document(d: Document) -> dict[str, Any]:
-    return {
-        "doc_id": d.doc_id,
-        "title": d.title,
-        "source": d.source,
-        "sha256": d.sha256,
-        "size": d.size,
-        "mime": d.mime,
-        "ingested_at": d.ingested_at,
-        "collection": d.collection,
-        "chunks": len(d.chunk_ids),
-    }

@@ -20,28 +20,13 @@ from xnai.domain.rbac import Permission, Principal
 router = APIRouter(tags=["documents"])
 
 
-def _doc(d: Document) -> dict[str, Any]:
-    return {
-        "doc_id": d.doc_id,
-        "title": d.title,
-        "source": d.source,
-        "sha256": d.sha256,
-        "size": d.size,
-        "mime": d.mime,
-        "ingested_at": d.ingested_at,
-        "ingested_by": d.ingested_by,
-        "chunks": len(d.chunk_ids),
-        "collection": d.collection,
-    }
-
-
 @router.get("/v1/documents", dependencies=[require(Permission.READ_DOCUMENTS)])
 async def list_documents(c: ContainerDep, principal: PrincipalDep) -> dict[str, Any]:
     """The documents of the committed generation that the caller may read."""
     snap = c.kb.snapshot
     readable = await run_in_threadpool(c.access.visible, principal, snap.documents.values())
     docs = sorted(readable, key=lambda d: d.source)
-    return {"generation": snap.generation, "documents": [_doc(d) for d in docs]}
+    return {"generation": snap.generation, "documents": [d.summary() for d in docs]}
 
 
 @router.delete("/v1/documents/{doc_id}", dependencies=[require(Permission.DELETE_DOCUMENTS)])
@@ -50,7 +35,7 @@ async def delete_document(
 ) -> dict[str, Any]:
     """Remove a document from every index (one the caller may read and write)."""
     doc = await run_in_threadpool(_remove, c, doc_id, principal, client_ip(request))
-    return {"deleted": _doc(doc)}
+    return {"deleted": doc.summary()}
 
 
 def _remove(c: Container, ref: str, principal: Principal, source_ip: str | None) -> Document:
