@@ -12,7 +12,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from xnai.config import TELEMETRY_OFF, Settings, disable_telemetry
+from xnai.config import TELEMETRY_OFF, Settings, disable_telemetry, redacted
 from xnai.domain.errors import ConfigError, NotFoundError
 from xnai.domain.keys import USER_DATA, Reencryptable, RotatableKeyRing
 from xnai.domain.models import ChatMessage, Document, IngestReport, SearchMode
@@ -337,9 +337,50 @@ class Container:
             remember=lambda name, stamp: state.set(f"last_run:{name}", stamp),
         )
 
+    def note_config(self) -> list[str]:
+        """Record a ``config_change`` audit event when the effective configuration differs
+        from the one last seen (secrets compared only as set or unset); the changed keys."""
+        current = flat_settings(self.settings)
+        state = self.state
+        previous = state.get("config")
+        if not isinstance(previous, dict):
+            previous = {}
+        changed = sorted(
+            k for k in current.keys() | previous.keys() if current.get(k) != previous.get(k)
+        )
+        if changed:
+            self.audit.record(
+                "config_change",
+                action="configure",
+                resource="config",
+                user_id="local",
+                details={
+                    "first": not previous,
+                    "changed": changed,
+                    "values": {k: current.get(k) for k in changed[:50]},
+                },
+            )
+            state.set("config", current)
+        return changed
+
     def close(self) -> None:
         """Release database connections."""
         self.kb.repo.close()
+
+
+def flat_settings(settings: Settings) -> dict[str, Any]:
+    """The effective settings as ``section.key`` -> value, secrets redacted."""
+    out: dict[str, Any] = {}
+
+    def walk(prefix: str, value: Any) -> None:
+        if isinstance(value, dict):
+            for key, inner in value.items():
+                walk(f"{prefix}.{key}" if prefix else key, inner)
+        else:
+            out[prefix] = value
+
+    walk("", redacted(settings))
+    return out
 
 
 def subject_data(c: Container) -> SubjectData:

@@ -72,4 +72,5 @@ def app_from_environment() -> FastAPI:
     prepare_process()
     container = build(load_settings())
     container.open_index()
+    container.note_config()
     return create_app(container)

@@ -63,6 +63,7 @@ def init() -> None:
     out.print(f"master key      {key_file if key_file else 'from enterprise.security.master_key'}")
     out.print(f"index           generation {c.kb.snapshot.generation}")
     users_cli.create_first_admin(c)
+    c.note_config()
     if s.models.llm_backend == "llama_cpp":
         from xnai.bootstrap import model_path
 

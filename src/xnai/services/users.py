@@ -156,7 +156,7 @@ class UserAdmin(IdentityCore):
         if not self.repo.delete_user(user.user_id, name_key(user.username)):
             raise ConflictError(f"{user.username} is the last enabled admin: make another first")
         self._event(
-            "user_erased",
+            "user_deleted",
             action="erase_user",
             user_id=actor.user_id,
             resource=f"user:{user.username}",
