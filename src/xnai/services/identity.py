@@ -102,6 +102,8 @@ class IdentityCore:
         self._hasher = hasher
         self._dummy: str | None = None
         self._lock = threading.Lock()
+        # password hash, username, guesses -> whether a default password opens the account
+        self._default_verdicts: dict[tuple[str, str, tuple[str, ...]], bool] = {}
 
     @property
     def sealed_secrets(self) -> SealedMfaSecrets:

@@ -212,8 +212,14 @@ class UserAdmin(IdentityCore):
         for user in self.repo.users():
             if not user.enabled:
                 continue
-            candidates = dict.fromkeys([*guesses, user.username])
-            if any(self.hasher.verify(user.password_hash, g) for g in candidates):
+            # A hash is checked once per process: each guess costs a full argon2 run.
+            key = (user.password_hash, user.username, tuple(guesses))
+            if key not in self._default_verdicts:
+                candidates = dict.fromkeys([*guesses, user.username])
+                self._default_verdicts[key] = any(
+                    self.hasher.verify(user.password_hash, g) for g in candidates
+                )
+            if self._default_verdicts[key]:
                 found.append(user.username)
         return found
 
