@@ -615,3 +615,25 @@ def test_audit_trail_never_holds_secrets(auth: AuthService, clock: FakeClock) ->
 
 def test_fast_hasher_is_real_argon2id() -> None:
     assert FAST_HASHER.hash("x" * 12).startswith("$argon2id$")
+
+
+def test_verified_credentials_are_cached_briefly_and_forgotten_on_any_change(
+    auth: AuthService, clock: FakeClock
+) -> None:
+    add(auth, "root", Role.ADMIN)
+    alice = Principal(add(auth, "alice"), "alice", Role.VIEWER)
+    token = auth.login("alice", PASSWORD).token
+    key = auth.create_api_key(alice, "k")[1]
+    assert auth.authenticate(token).principal.role is Role.VIEWER  # now cached
+    assert auth.authenticate(key).principal.username == "alice"
+    # A change through the service applies to the very next request.
+    auth.set_role(LOCAL_ADMIN, "alice", Role.EDITOR)
+    assert auth.authenticate(token).principal.role is Role.EDITOR
+    assert auth.authenticate(key).principal.role is Role.EDITOR
+    # A change by another process (straight in the database) applies within the cache time.
+    auth.repo.revoke_credentials(alice.user_id, clock())
+    assert auth.authenticate(key).principal.username == "alice"
+    clock.advance(1.0)
+    for credential in (token, key):
+        with pytest.raises(AuthenticationError):
+            auth.authenticate(credential)

@@ -46,6 +46,10 @@ from xnai.services.users import UserAdmin
 
 __all__ = ["AuthPolicy", "AuthService", "UserSummary", "utc_now"]
 
+AUTH_CACHE_SECONDS = 1.0
+CACHE_FOR = timedelta(seconds=AUTH_CACHE_SECONDS)
+CACHE_MAX = 10_000  # verified credentials remembered at most (then forgotten at once)
+
 
 class AuthService(UserAdmin):
     """Logins, sessions, API keys, password changes and MFA, plus user management."""
@@ -96,13 +100,27 @@ class AuthService(UserAdmin):
         return LoginResult(token, session, user, self._must_enrol(user))
 
     def authenticate(self, token: str) -> Authenticated:
-        """The principal behind a session token or an API key; AuthenticationError if none."""
+        """The principal behind a session token or an API key; AuthenticationError if none.
+
+        A credential verified less than ``AUTH_CACHE_SECONDS`` ago is not looked up again;
+        every change this service makes (logout, revocation, disabling, role or password
+        change) empties that cache at once, and a change made by another process applies
+        within that time.
+        """
         now = self.clock()
+        digest = token_digest(token)
+        hit = self._verified.get(digest)
+        if hit is not None and timedelta(0) <= now - hit[1] < CACHE_FOR:
+            return hit[0]
         if token.startswith(API_KEY_PREFIX):
             user, principal = self._by_api_key(token, now)
         else:
             user, principal = self._by_session(token, now)
-        return Authenticated(principal, restricted=self._must_enrol(user))
+        verified = Authenticated(principal, restricted=self._must_enrol(user))
+        if len(self._verified) >= CACHE_MAX:
+            self._verified.clear()
+        self._verified[digest] = (verified, now)
+        return verified
 
     def logout(self, principal: Principal, *, source_ip: str | None = None) -> None:
         """End the session the principal authenticated with."""

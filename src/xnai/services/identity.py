@@ -13,7 +13,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from xnai.domain.errors import InvalidInputError, NotFoundError, PermissionDeniedError
-from xnai.domain.identity import Clock, OneTimeCodes, PasswordHasher, User, UserRepository
+from xnai.domain.identity import (
+    Authenticated,
+    Clock,
+    OneTimeCodes,
+    PasswordHasher,
+    User,
+    UserRepository,
+)
 from xnai.domain.ports import AuditSink, KeyRing
 from xnai.domain.rbac import Permission, Principal, Role
 
@@ -104,6 +111,8 @@ class IdentityCore:
         self._lock = threading.Lock()
         # password hash, username, guesses -> whether a default password opens the account
         self._default_verdicts: dict[tuple[str, str, tuple[str, ...]], bool] = {}
+        # digest of a token -> (what it authenticated as, when): see AuthService.authenticate
+        self._verified: dict[str, tuple[Authenticated, datetime]] = {}
 
     @property
     def sealed_secrets(self) -> SealedMfaSecrets:
@@ -176,6 +185,7 @@ class IdentityCore:
         )
 
     def _revoke_all(self, user: User, actor: Principal, reason: str) -> None:
+        self._verified.clear()
         n = self.repo.revoke_credentials(user.user_id, self.clock())
         if n:
             self._event(
@@ -198,6 +208,9 @@ class IdentityCore:
         source_ip: str | None = None,
         details: dict[str, Any] | None = None,
     ) -> None:
+        # Every change to users and credentials is an event: none may be served from the
+        # cache of verified credentials afterwards.
+        self._verified.clear()
         if self.audit is not None:
             self.audit.record(
                 event_type,

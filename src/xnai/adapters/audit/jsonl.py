@@ -3,7 +3,11 @@
 ``audit.jsonl`` holds one sealed event per line (mode 0600, in a 0700 directory).
 ``audit.anchor.json`` records the last sequence number and MAC, and the chain base left by
 retention trims; it is itself MAC'd, so cutting lines off the end of the log is detected.
-Writers of every process are serialised by an ``fcntl`` lock on ``audit.lock``.
+Writers of every process are serialised by an ``fcntl`` lock on ``audit.lock``. Appends
+that arrive while another is being written are written together (group commit): one write,
+one fsync and one anchor update for the whole batch, so concurrent requests do not queue
+behind one fsync each. A crash can therefore leave the anchor behind by at most one batch
+(``max_batch`` lines), which ``verify`` accepts.
 """
 
 from __future__ import annotations
@@ -42,6 +46,16 @@ class Anchor:
     base_prev: str = GENESIS
 
 
+@dataclass(slots=True)
+class _Ticket:
+    """One append waiting for a writer."""
+
+    event: Mapping[str, Any]
+    seq: int = 0
+    error: BaseException | None = None
+    done: bool = False
+
+
 @dataclass(frozen=True, slots=True)
 class _Tail:
     inode: int
@@ -74,14 +88,27 @@ def _rfind_newline(fd: int, end: int) -> int:
 class JsonlAuditLog:
     """The ``AuditLog`` port over ``<directory>/audit.jsonl``."""
 
-    def __init__(self, directory: Path, keys: KeyRing, *, context: str = AUDIT_KEY_CONTEXT):
+    def __init__(
+        self,
+        directory: Path,
+        keys: KeyRing,
+        *,
+        context: str = AUDIT_KEY_CONTEXT,
+        max_batch: int = 256,
+    ):
+        if max_batch < 1:
+            raise ValueError(f"max_batch must be >= 1, got {max_batch}")
         self.directory = directory
         self.path = directory / LOG_NAME
         self.anchor_path = directory / ANCHOR_NAME
+        self.max_batch = max_batch
         self._keys = keys
         self._context = context
         self._thread_lock = threading.Lock()
         self._tail: _Tail | None = None
+        self._writer = threading.Lock()  # held by the thread writing a batch
+        self._queue_lock = threading.Lock()
+        self._queue: list[_Ticket] = []
 
     # -- locking and files -------------------------------------------------------------
 
@@ -176,30 +203,63 @@ class JsonlAuditLog:
         return fallback or (0, GENESIS)
 
     def append(self, event: Mapping[str, Any]) -> int:
-        """Seal ``event``, append it as one line, fsync, then move the anchor forward."""
-        with self._locked():
-            anchor = self._read_anchor()
-            fd = self._open_log()
-            try:
-                seq, prev = self._last(fd, anchor)
-                key_id, key = self._keys.mac_key(self._context)
-                line = seal(event, seq=seq + 1, prev=prev, key_id=key_id, key=key)
-                data = canonical(line) + b"\n"
-                written = os.write(fd, data)
-                while written < len(data):
-                    written += os.write(fd, data[written:])
-                os.fsync(fd)
-                st = os.fstat(fd)
-                self._tail = _Tail(st.st_ino, st.st_size, st.st_mtime_ns, seq + 1, line["mac"])
-            finally:
-                os.close(fd)
-            # The anchor only moves on from a tail that agrees with it, so a damaged log
-            # keeps failing verification instead of being re-anchored.
-            if isinstance(anchor, Anchor) and (
-                (seq, prev) == (anchor.seq, anchor.mac) or seq == anchor.seq + 1
-            ):
-                self._write_anchor(Anchor(seq + 1, line["mac"], anchor.base_seq, anchor.base_prev))
-            return seq + 1
+        """Seal ``event``, append it as one line, fsync, then move the anchor forward.
+
+        Appends of other threads waiting at the same time go into the same write."""
+        ticket = _Ticket(event)
+        with self._queue_lock:
+            self._queue.append(ticket)
+        while not ticket.done:
+            with self._writer:
+                if ticket.done:  # written by the batch of the previous writer
+                    break
+                with self._queue_lock:
+                    batch = self._queue[: self.max_batch]
+                    del self._queue[: self.max_batch]
+                self._write_batch(batch)
+        if ticket.error is not None:
+            raise ticket.error
+        return ticket.seq
+
+    def _write_batch(self, batch: list[_Ticket]) -> None:
+        try:
+            with self._locked():
+                anchor = self._read_anchor()
+                fd = self._open_log()
+                try:
+                    seq, prev = self._last(fd, anchor)
+                    key_id, key = self._keys.mac_key(self._context)
+                    chunks, last = [], seq
+                    for ticket in batch:
+                        line = seal(ticket.event, seq=last + 1, prev=prev, key_id=key_id, key=key)
+                        chunks.append(canonical(line) + b"\n")
+                        last, prev = last + 1, line["mac"]
+                        ticket.seq = last
+                    data = b"".join(chunks)
+                    written = os.write(fd, data)
+                    while written < len(data):
+                        written += os.write(fd, data[written:])
+                    os.fsync(fd)
+                    st = os.fstat(fd)
+                    self._tail = _Tail(st.st_ino, st.st_size, st.st_mtime_ns, last, prev)
+                finally:
+                    os.close(fd)
+                # The anchor only moves on from a tail that agrees with it (or lags it by at
+                # most one batch, after a crash), so a damaged log keeps failing
+                # verification instead of being re-anchored.
+                if isinstance(anchor, Anchor) and (
+                    (seq, prev) == (anchor.seq, anchor.mac)
+                    or anchor.seq < seq <= anchor.seq + self.max_batch
+                    or seq == anchor.seq
+                ):
+                    self._write_anchor(Anchor(last, prev, anchor.base_seq, anchor.base_prev))
+        except BaseException as exc:
+            for ticket in batch:
+                ticket.error = exc
+            raise
+        finally:
+            for ticket in batch:
+                ticket.done = True
 
     # -- reading -----------------------------------------------------------------------
 
@@ -257,9 +317,9 @@ class JsonlAuditLog:
             return keys[key_id]
 
         if fh is None:
-            return _Verifier(anchor, key).run(iter(()))
+            return _Verifier(anchor, key, self.max_batch).run(iter(()))
         with fh:
-            return _Verifier(anchor, key).run(_lines_upto(fh, size))
+            return _Verifier(anchor, key, self.max_batch).run(_lines_upto(fh, size))
 
     # -- rewriting ---------------------------------------------------------------------
 
@@ -351,9 +411,12 @@ def _droppable(
 class _Verifier:
     """Walks the lines once, remembering what the anchor check needs."""
 
-    def __init__(self, anchor: Anchor, keys: Callable[[str], bytes | None]) -> None:
+    def __init__(
+        self, anchor: Anchor, keys: Callable[[str], bytes | None], max_lag: int = 1
+    ) -> None:
         self.anchor = anchor
         self.keys = keys
+        self.max_lag = max_lag  # lines a crash may leave after the anchor (one batch)
         self.seq, self.prev = anchor.base_seq - 1, anchor.base_prev
         self.checked = 0
         self.first: int | None = None
@@ -414,9 +477,10 @@ class _Verifier:
             lineno, mac = self.anchor_line or (self.last_lineno, "")
             if mac != a.mac:
                 return self.fail(lineno, "the line at the anchor's seq is not the anchored one")
-        if self.seq > a.seq + 1:
+        if self.seq > a.seq + self.max_lag:
             return self.fail(
-                self.last_lineno - (self.seq - a.seq - 2),
-                f"{self.seq - a.seq} lines after the anchor (a crash leaves at most one)",
+                self.last_lineno - (self.seq - a.seq - self.max_lag - 1),
+                f"{self.seq - a.seq} lines after the anchor (a crash leaves at most "
+                f"{self.max_lag})",
             )
         return VerifyResult(True, self.checked, None, "", self.first, self.seq)
