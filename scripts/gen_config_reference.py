@@ -40,6 +40,10 @@ NOTES: dict[str, str] = {
     "enterprise.security.lockout_duration": "Seconds a locked account stays locked "
     "(admins can unlock sooner).",
     "enterprise.security.password_min_length": "Shortest password accepted.",
+    "enterprise.security.password_context_words": "Words of your organisation (names of "
+    "the company, products, places) a password must not be built on. The product's name, "
+    "`enterprise.name` and the username are always refused: `Acme2026!` is refused when "
+    "`acme` is listed, because its letters alone are a listed word.",
     "enterprise.security.mfa_required": "Every user must enrol in TOTP and give a code at login.",
     "enterprise.security.encryption_enabled": "Encrypt document text, titles, the lexical "
     "index, stored originals and the manifest at rest.",

@@ -32,6 +32,7 @@ from xnai.services.audit import Auditor, RecordingAudit
 from xnai.services.auth import AuthPolicy, AuthService
 from xnai.services.compliance import ComplianceService, Facts
 from xnai.services.filetype import ArchiveLimits
+from xnai.services.identity import CONTEXT_WORDS
 from xnai.services.jobs import Job, PeriodicJobs
 from xnai.services.keys import KeyRotation
 from xnai.services.knowledge import (
@@ -574,6 +575,7 @@ def build_auth(
         password_min_length=sec.password_min_length,
         mfa_required=sec.mfa_required,
         issuer=settings.enterprise.name,
+        context_words=(*CONTEXT_WORDS, *sec.password_context_words),
     )
     return AuthService(
         SqlIdentityRepository(engine),

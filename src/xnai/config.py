@@ -67,6 +67,9 @@ class Security(Section):
     )
     lockout_duration: int = Field(default=900, ge=1, description="seconds an account stays locked")
     password_min_length: int = Field(default=12, ge=8)
+    password_context_words: list[str] = Field(
+        default=[], description="more words a password must not be built on"
+    )
     mfa_required: bool = Field(default=False, description="every user must enrol in TOTP")
     encryption_enabled: bool = True
     master_key: SecretStr | None = Field(

@@ -14,6 +14,7 @@ import pyotp
 import pytest
 from sqlalchemy import select
 
+from tests.conftest import make_settings
 from tests.identity_fixtures import (
     FAST_HASHER,
     FakeClock,
@@ -25,6 +26,7 @@ from xnai.adapters.security.keyring import FernetKeyRing
 from xnai.adapters.security.passwords import Argon2Hasher
 from xnai.adapters.storage.sql import sqlite_url
 from xnai.adapters.storage.sql_identity import users as users_table
+from xnai.bootstrap import build
 from xnai.domain.errors import (
     AccountLockedError,
     AuthenticationError,
@@ -101,12 +103,29 @@ def test_password_rules(auth: AuthService) -> None:
         ("Password1234", "common or breached"),
         ("QWERTYUIOP12", "common or breached"),
         ("Frederick.Long", "username"),
+        ("Frederick.Long-2026!", "product, organisation or user name"),
+        ("Xoe-NovAi-2026!!", "product, organisation or user name"),
+        ("##XNAI##1234567", "product, organisation or user name"),
     ]:
         with pytest.raises(InvalidInputError, match=why):
             auth.create_user(LOCAL_ADMIN, "frederick.long", Role.VIEWER, bad)
     user, generated = auth.create_user(LOCAL_ADMIN, "Frederick.Long", Role.VIEWER)
     assert user.username == "frederick.long" and generated is not None
     auth.check_password(generated, "someone")  # generated passwords pass the rules
+    auth.check_password("xnai tractor battery staple", "someone")  # a word among others
+
+
+def test_configured_context_words_are_refused(tmp_path: Path) -> None:
+    settings = make_settings(
+        tmp_path / "data", enterprise={"security": {"password_context_words": ["Acme Corp"]}}
+    )
+    c = build(settings)
+    try:
+        with pytest.raises(InvalidInputError, match="organisation"):
+            c.auth.check_password("ACME-corp-2026!", "someone")
+        c.auth.check_password("acme builds rockets daily", "someone")
+    finally:
+        c.close()
 
 
 def test_usernames_are_validated_and_unique_case_insensitively(auth: AuthService) -> None:

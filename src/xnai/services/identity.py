@@ -56,6 +56,9 @@ def random_password() -> str:
     return secrets.token_urlsafe(15)
 
 
+CONTEXT_WORDS = ("xoe-novai", "xoenovai", "xnai", "novai")
+
+
 @dataclass(frozen=True, slots=True)
 class AuthPolicy:
     """The ``enterprise.security`` settings that govern authentication."""
@@ -68,6 +71,16 @@ class AuthPolicy:
     mfa_required: bool = False
     issuer: str = "Xoe-NovAi"
     touch_every: int = 30  # seconds between writes of a session's last use
+    # Words of this installation a password must not be built on (with the issuer's name).
+    context_words: tuple[str, ...] = CONTEXT_WORDS
+
+    def words(self, username: str) -> set[str]:
+        """The context words, letters only and in lower case, with the username's."""
+        return {w for w in (_letters(x) for x in (*self.context_words, self.issuer, username)) if w}
+
+
+def _letters(text: str) -> str:
+    return "".join(ch for ch in text.lower() if ch.isalpha())
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,7 +143,8 @@ class IdentityCore:
         self._dummy = None
 
     def check_password(self, password: str, username: str) -> None:
-        """Refuse short, listed (common or breached) or username-equal passwords."""
+        """Refuse short, listed (common or breached), username-equal passwords and those made
+        of a context word (product, organisation, username) plus digits or symbols."""
         minimum = self.policy.password_min_length
         if len(password) < minimum:
             raise InvalidInputError(f"the password needs at least {minimum} characters")
@@ -138,6 +152,11 @@ class IdentityCore:
             raise InvalidInputError(f"the password has more than {MAX_PASSWORD} characters")
         if password.strip().lower() == normalise(username):
             raise InvalidInputError("the password must not be the username")
+        if _letters(password) in self.policy.words(username):
+            raise InvalidInputError(
+                "the password is the product, organisation or user name with digits or "
+                "symbols added: choose another"
+            )
         if self.is_common(password):
             raise InvalidInputError(
                 "the password is on the list of common or breached passwords: choose another"
