@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from xnai.config import TELEMETRY_OFF, Settings, disable_telemetry, redacted
 from xnai.domain.errors import ConfigError, NotFoundError
 from xnai.domain.keys import USER_DATA, Reencryptable, RotatableKeyRing
+from xnai.domain.metrics import Metrics
 from xnai.domain.models import ChatMessage, Document, IngestReport, SearchMode
 from xnai.domain.ports import (
     AuditSink,
@@ -42,6 +43,7 @@ from xnai.services.knowledge import (
     find_documents,
     sha256_bytes,
 )
+from xnai.services.metrics import RecordingMetrics
 from xnai.services.privacy import PrivacyService, Subject, SubjectData
 from xnai.services.retention import RetentionJob
 from xnai.services.retrieval import RetrievalPolicy, Retriever
@@ -120,6 +122,8 @@ class Container:
     loaders: list[Loader] = field(default_factory=list)
     readiness: Readiness = field(default_factory=Readiness)
     audit: AuditSink = field(default_factory=RecordingAudit)
+    # Measurements for /metrics (Prometheus) or kept in memory.
+    metrics: Metrics = field(default_factory=RecordingMetrics)
     # Everything encrypted with the key ring; `xnai keys rotate` rewrites each of them.
     encrypted_stores: list[Reencryptable] = field(default_factory=list)
     # Collections and access scopes; the default (no collections) lets only admins read.
