@@ -1,0 +1,246 @@
+"""Backpressure for the language model: a few generations run, a bounded queue waits, the
+rest are refused at once (HTTP 429) instead of waiting without limit."""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any, TypeVar
+
+from xnai.domain.errors import QueueFullError
+from xnai.domain.metrics import Metrics
+
+T = TypeVar("T")
+
+# The admission of the request being served, set while its generation runs (see
+# ``Admission.run`` and ``bind``), so the model wrapper does not admit it a second time.
+_CURRENT: ContextVar[Admission | None] = ContextVar("xnai_generation_admission", default=None)
+
+# Weight of the newest generation time in the running average behind Retry-After.
+_EWMA_WEIGHT = 0.3
+MAX_RETRY_AFTER = 120
+
+
+class GenerationLimiter:
+    """At most ``max_concurrent`` generations run at once and ``queue_size`` more wait for a
+    slot; a request beyond that gets QueueFullError with a Retry-After estimate.
+
+    A request is *admitted* (counted in the queue depth) from ``admit`` until its admission
+    is released; a *slot* is held while the model generates for it.
+    """
+
+    def __init__(
+        self,
+        max_concurrent: int = 1,
+        queue_size: int = 8,
+        *,
+        metrics: Metrics | None = None,
+        precheck: Callable[[], None] | None = None,
+    ) -> None:
+        if max_concurrent < 1 or queue_size < 0:
+            raise ValueError("max_concurrent must be >= 1 and queue_size >= 0")
+        self.max_concurrent = max_concurrent
+        self.queue_size = queue_size
+        self.metrics = metrics
+        self.precheck = precheck
+        self._lock = threading.Lock()
+        self._slots = threading.Semaphore(max_concurrent)
+        self._admitted = 0
+        self._running = 0
+        self._average_s = 1.0
+
+    @property
+    def capacity(self) -> int:
+        """Requests admitted at most: running plus waiting."""
+        return self.max_concurrent + self.queue_size
+
+    @property
+    def depth(self) -> int:
+        """Requests admitted now (waiting or running)."""
+        return self._admitted
+
+    @property
+    def running(self) -> int:
+        """Generations holding a slot now."""
+        return self._running
+
+    def retry_after(self) -> int:
+        """Seconds after which a refused request may find room: the queue's expected
+        drain time from the running average of generation times, 1 to 120."""
+        rounds = (self.queue_size + 1) / self.max_concurrent
+        return max(1, min(MAX_RETRY_AFTER, math.ceil(self._average_s * rounds)))
+
+    def admit(self) -> Admission:
+        """Take a place in the queue, or raise at once: whatever ``precheck`` raises (an
+        open circuit breaker), else QueueFullError when every place is taken."""
+        if self.precheck is not None:
+            self.precheck()
+        with self._lock:
+            full = self._admitted >= self.capacity
+            if not full:
+                self._admitted += 1
+        if full:
+            self._report_rejection()
+            raise QueueFullError(self.retry_after())
+        self.publish()
+        return Admission(self)
+
+    def publish(self) -> None:
+        """Report the queue depth to the metrics (done on every change after this)."""
+        if self.metrics is not None:
+            # Read after the change, outside the lock: the last report is the latest depth.
+            self.metrics.set("xoe_generation_queue_depth", self._admitted)
+
+    def _leave(self) -> None:
+        with self._lock:
+            self._admitted -= 1
+        self.publish()
+
+    @contextmanager
+    def generation(self) -> Iterator[Slot]:
+        """Admission (unless this request was admitted already) and a slot (taken with
+        ``Slot.ensure``) for one generation; the slot may be released sooner, when the
+        model has finished."""
+        current = _CURRENT.get()
+        own = None if current is not None and current.limiter is self else self.admit()
+        try:
+            slot = Slot(self)
+            try:
+                yield slot
+            finally:
+                slot.release()
+        finally:
+            if own is not None:
+                own.release()
+
+    def _acquire_slot(self) -> None:
+        self._slots.acquire()
+        with self._lock:
+            self._running += 1
+
+    def _release_slot(self, held_s: float) -> None:
+        with self._lock:
+            self._running -= 1
+            self._average_s += _EWMA_WEIGHT * (held_s - self._average_s)
+        self._slots.release()
+
+    def _report_rejection(self) -> None:
+        if self.metrics is not None:
+            self.metrics.inc("xoe_generation_rejected_total")
+            self.metrics.inc("xoe_error_count_total", component="generation", type="queue_full")
+
+
+class Slot:
+    """Permission to generate now; ``ensure`` waits for a free slot, ``release`` frees it
+    (both idempotent, so an early release by the finished model is safe)."""
+
+    def __init__(self, limiter: GenerationLimiter) -> None:
+        self._limiter = limiter
+        self._lock = threading.Lock()
+        self._held_since: float | None = None
+
+    @property
+    def held(self) -> bool:
+        """Whether this slot is taken now."""
+        return self._held_since is not None
+
+    def ensure(self) -> None:
+        """Wait until a slot is free and take it (no-op while held)."""
+        with self._lock:
+            if self._held_since is not None:
+                return
+            self._limiter._acquire_slot()
+            self._held_since = time.monotonic()
+
+    def release(self) -> None:
+        """Free the slot (no-op when not held)."""
+        with self._lock:
+            if self._held_since is None:
+                return
+            held_s = time.monotonic() - self._held_since
+            self._held_since = None
+            self._limiter._release_slot(held_s)
+
+
+class Admission:
+    """One request's place in the queue; released exactly once."""
+
+    def __init__(self, limiter: GenerationLimiter) -> None:
+        self.limiter = limiter
+        self._released = False
+        self._lock = threading.Lock()
+
+    def release(self) -> None:
+        """Leave the queue (idempotent)."""
+        with self._lock:
+            if self._released:
+                return
+            self._released = True
+        self.limiter._leave()
+
+    def __enter__(self) -> Admission:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+    def __del__(self) -> None:
+        # A request cancelled between admission and generation must not keep its place.
+        self.release()
+
+    def hold(self, fn: Callable[..., T], *args: Any) -> T:
+        """Call ``fn`` (work before the generation); release the admission if it fails."""
+        try:
+            return fn(*args)
+        except BaseException:
+            self.release()
+            raise
+
+    def run(self, fn: Callable[..., T], *args: Any) -> T:
+        """Call ``fn`` as this request's generation, then release the admission."""
+        token = _CURRENT.set(self)
+        try:
+            return fn(*args)
+        finally:
+            _CURRENT.reset(token)
+            self.release()
+
+    def bind(self, iterator: Iterator[T]) -> Iterator[T]:
+        """``iterator`` run as this request's generation (on whichever thread advances it);
+        the admission is released when it ends, is closed or is dropped."""
+        return _Bound(self, iterator)
+
+
+class _Bound(Iterator[T]):
+    """An iterator that marks each step as the work of one admission."""
+
+    def __init__(self, admission: Admission, inner: Iterator[T]) -> None:
+        self._admission = admission
+        self._inner = inner
+
+    def __next__(self) -> T:
+        token = _CURRENT.set(self._admission)
+        try:
+            return next(self._inner)
+        except BaseException:
+            self.close()
+            raise
+        finally:
+            _CURRENT.reset(token)
+
+    def close(self) -> None:
+        """Stop the inner iterator and leave the queue."""
+        try:
+            close = getattr(self._inner, "close", None)
+            if callable(close):
+                close()
+        finally:
+            self._admission.release()
+
+    def __del__(self) -> None:
+        # A server drops the iterator of a response whose client went away.
+        self.close()
