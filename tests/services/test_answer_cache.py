@@ -1,0 +1,95 @@
+"""The answer cache service over the in-memory cache: keys, index versions, what is stored."""
+
+from __future__ import annotations
+
+from xnai.adapters.cache import MemoryCache
+from xnai.adapters.llm.fake import FakeChatModel
+from xnai.bootstrap import Container
+from xnai.domain.access import AccessScope
+from xnai.domain.models import ChatMessage, SearchMode
+from xnai.services.answer_cache import CachedAnswerService, CachedPrepared, IndexVersion, normalise
+from xnai.services.knowledge import Source, sha256_bytes
+from xnai.services.metrics import RecordingMetrics
+
+ALL = AccessScope.everything("u-admin")
+
+
+def source(name: str, text: str) -> Source:
+    data = text.encode()
+    return Source(f"/lib/{name}", sha256_bytes(data), len(data), name, text, "text/plain", "t", "1")
+
+
+def wrap(c: Container, cache: MemoryCache, metrics: RecordingMetrics) -> CachedAnswerService:
+    return CachedAnswerService(
+        c.answers,
+        cache,
+        index_version=IndexVersion(lambda: c.kb.snapshot),
+        model_id="fake",
+        ttl=60,
+        metrics=lambda: metrics,
+        keyring=c.keyring,
+    )
+
+
+def test_normalise_folds_case_and_spacing() -> None:
+    assert normalise("  At WHAT\trpm\n does it  run? ") == "at what rpm does it run?"
+
+
+def test_keys_differ_by_scope_settings_and_history_only(container: Container) -> None:
+    svc = wrap(container, MemoryCache(), RecordingMetrics())
+    key = svc.key_for("pump rpm", scope=ALL)
+    assert svc.key_for("PUMP   rpm", scope=AccessScope.everything("someone-else")) == key
+    others = {
+        svc.key_for("pump rpm", scope=AccessScope.only(["default"], "u-1")),
+        svc.key_for("pump rpm", scope=AccessScope.only(["default", "hr"], "u-1")),
+        svc.key_for("pump rpm", scope=ALL, mode=SearchMode.DENSE),
+        svc.key_for("pump rpm", scope=ALL, top_k=1),
+        svc.key_for("pump rpm", scope=ALL, max_tokens=7),
+        svc.key_for("pump rpm", scope=ALL, history=[ChatMessage("user", "hi")]),
+        svc.key_for("pump rpms", scope=ALL),
+    }
+    assert key not in others and len(others) == 7
+    assert svc.key_for("pump rpm", scope=AccessScope.only(["hr", "default"], "u-2")) in others
+
+
+def test_a_new_generation_makes_old_answers_unreachable(container: Container) -> None:
+    cache, metrics = MemoryCache(), RecordingMetrics()
+    svc = wrap(container, cache, metrics)
+    container.kb.ingest([source("pump.txt", "The coolant pump runs at 1450 rpm.")], user="t")
+    version = IndexVersion(lambda: container.kb.snapshot)
+    before = version()
+    assert before.startswith(f"{container.kb.snapshot.generation}:")
+    first = svc.complete(svc.prepare("pump rpm", scope=ALL))
+    hit = svc.prepare("pump rpm", scope=ALL)
+    assert isinstance(hit, CachedPrepared) and hit.hit is not None
+    assert svc.complete(hit).text == first.text
+    container.kb.ingest([source("valve.txt", "The valve opens at 3 bar.")], user="t")
+    assert version() != before
+    after = svc.prepare("pump rpm", scope=ALL)
+    assert isinstance(after, CachedPrepared) and after.hit is None
+    assert metrics.value("xoe_cache_requests_total", result="hit") == 1.0
+    assert metrics.value("xoe_cache_requests_total", result="miss") == 2.0
+
+
+def test_an_unavailable_cache_counts_errors_and_answers_anyway(container: Container) -> None:
+    cache, metrics = MemoryCache(), RecordingMetrics()
+    svc = wrap(container, cache, metrics)
+    container.kb.ingest([source("pump.txt", "The coolant pump runs at 1450 rpm.")], user="t")
+    cache.available = False
+    for _ in range(2):
+        assert "1450" in svc.complete(svc.prepare("pump rpm", scope=ALL)).text
+    assert metrics.value("xoe_cache_requests_total", result="error") == 2.0
+    cache.available = True
+    svc.complete(svc.prepare("pump rpm", scope=ALL))
+    assert svc.prepare("pump rpm", scope=ALL).grounded
+    assert metrics.value("xoe_cache_requests_total", result="hit") == 1.0
+
+
+def test_an_empty_answer_is_not_stored(container: Container) -> None:
+    cache = MemoryCache()
+    svc = wrap(container, cache, RecordingMetrics())
+    container.kb.ingest([source("pump.txt", "The coolant pump runs at 1450 rpm.")], user="t")
+    svc.model = FakeChatModel(reply=lambda messages: "   ")
+    svc.complete(svc.prepare("pump rpm", scope=ALL))
+    assert cache.delete_prefix("answer:") == 0
+    assert svc.forget() == 0
