@@ -1,0 +1,132 @@
+"""Readiness of each component (llm, index, database, redis), fast and without a model call.
+
+Each component reports ``status``: ``ok``, ``starting`` (still loading) or ``error``, and
+feeds ``xoe_component_health_status{component}`` (1 for ok, else 0). The service is ready
+when the index, the database and the model are ``ok``; the model counts as ready once loaded
+even while its circuit breaker is open, because retrieval-only queries still work, and Redis
+is optional: the service answers without its cache. The database and Redis are asked in a
+worker thread with a short deadline, so a hung backend cannot stall the probe.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from enum import Enum
+from typing import Any
+
+from xnai.bootstrap import Container
+
+OK, STARTING, ERROR = "ok", "starting", "error"
+CHECK_TIMEOUT_S = 1.0
+
+
+async def within(check: Callable[[], Any], timeout: float = CHECK_TIMEOUT_S) -> Any:
+    """Run a blocking check in a worker thread; TimeoutError after ``timeout`` seconds (the
+    thread finishes on its own)."""
+    return await asyncio.wait_for(asyncio.to_thread(check), timeout)
+
+
+def select_one(engine: Any) -> None:
+    """``SELECT 1`` on a fresh connection from ``engine``'s pool."""
+    from sqlalchemy import text
+
+    with engine.connect() as conn:
+        conn.execute(text("SELECT 1")).scalar()
+
+
+def _failure(exc: BaseException) -> str:
+    if isinstance(exc, TimeoutError):
+        return f"no answer within {CHECK_TIMEOUT_S:g} s"
+    return f"{type(exc).__name__}: {exc}"
+
+
+async def database(c: Container) -> dict[str, Any]:
+    """The document and identity database answers ``SELECT 1``."""
+    engine = getattr(c.kb.repo, "engine", None)
+    if engine is None:
+        return {"status": OK, "backend": "memory"}
+    started = time.perf_counter()
+    out: dict[str, Any] = {"backend": engine.dialect.name}
+    try:
+        await within(lambda: select_one(engine))
+    except Exception as exc:
+        return {**out, "status": ERROR, "error": _failure(exc)}
+    return {**out, "status": OK, "latency_ms": round((time.perf_counter() - started) * 1000, 2)}
+
+
+async def redis(c: Container) -> dict[str, Any]:
+    """The shared cache, when one is configured (``healthy`` may ping it)."""
+    cache = getattr(c, "cache", None)
+    if cache is None:
+        return {"configured": False}
+    try:
+        healthy = bool(await within(lambda: cache.healthy))
+    except Exception as exc:
+        return {"configured": True, "status": ERROR, "error": _failure(exc)}
+    return {"configured": True, "status": OK if healthy else ERROR}
+
+
+def breaker_state(c: Container) -> str | None:
+    """The model's circuit breaker state (closed, open, half_open), when there is one."""
+    breaker = getattr(c, "breaker", None)
+    if breaker is None:
+        return None
+    state = getattr(breaker, "state", None)
+    if callable(state):
+        state = state()
+    if state is None:
+        return None
+    if isinstance(state, Enum):
+        return state.name.lower()
+    return str(state).lower().replace("-", "_")
+
+
+def llm(c: Container) -> dict[str, Any]:
+    """Loaded, or still loading, or failed to load; and the breaker's state."""
+    error = c.readiness.model_error
+    out: dict[str, Any] = {"ready": c.model.loaded, "model": c.model.name, "error": error}
+    breaker = breaker_state(c)
+    if breaker is not None:
+        out["breaker"] = breaker
+    if error or breaker == "open":
+        out["status"] = ERROR
+    else:
+        out["status"] = OK if c.model.loaded else STARTING
+    return out
+
+
+def index(c: Container) -> dict[str, Any]:
+    """The committed index generation is loaded."""
+    ready = c.readiness.index_ready
+    return {
+        "status": OK if ready else STARTING,
+        "ready": ready,
+        "generation": c.kb.snapshot.generation if ready else None,
+    }
+
+
+async def components(c: Container) -> dict[str, dict[str, Any]]:
+    """Every component's state; also sets ``xoe_component_health_status``."""
+    db, cache = await asyncio.gather(database(c), redis(c))
+    found = {"llm": llm(c), "index": index(c), "database": db, "redis": cache}
+    for name, state in found.items():
+        if "status" in state:
+            healthy = 1.0 if state["status"] == OK else 0.0
+            c.metrics.set("xoe_component_health_status", healthy, component=name)
+    return found
+
+
+def verdict(found: dict[str, dict[str, Any]]) -> tuple[str, int]:
+    """The overall status and HTTP code: ``ready`` 200; ``degraded`` 200 when only optional
+    parts fail (the breaker is open, Redis is down) and 503 when a required one failed;
+    ``starting`` 503 while loading."""
+    llm_, index_, db = found["llm"], found["index"], found["database"]
+    model_ok = bool(llm_["ready"]) and not llm_["error"]
+    if model_ok and index_["status"] == OK and db["status"] == OK:
+        optional = (llm_["status"], found["redis"].get("status", OK))
+        return ("ready" if optional == (OK, OK) else "degraded"), 200
+    if llm_["error"] or ERROR in (index_["status"], db["status"]):
+        return "degraded", 503
+    return "starting", 503
