@@ -6,9 +6,10 @@ PIP := $(VENV)/bin/pip
 XNAI := $(VENV)/bin/xnai
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml requirements/models.txt scripts/install-llama.sh | sha256sum | cut -c1-12)
 SAMPLE ?= docs
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 export NO_MKDOCS_2_WARNING=1 CHAINLIT_NO_TELEMETRY=true DO_NOT_TRACK=1 LANGCHAIN_TRACING_V2=false SCARF_NO_ANALYTICS=true CRAWL4AI_TELEMETRY=0 HF_HUB_OFFLINE=1
 
-.PHONY: help install run test lint typecheck imports test-unit docs bench clean
+.PHONY: help install run test lint typecheck imports test-unit docs rules bench chaos clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -45,10 +46,18 @@ docs: install ## build the documentation site (strict)
 test-unit: install ## pytest only
 	$(VENV)/bin/pytest
 
-test: lint typecheck imports docs test-unit ## everything CI runs
+rules: ## check and unit-test the Prometheus alert rules (promtool)
+	command -v promtool >/dev/null || { $(SUDO) apt-get update && $(SUDO) apt-get install -y --no-install-recommends prometheus; }
+	promtool check rules deploy/prometheus/alerts.yml
+	promtool test rules deploy/prometheus/alerts.test.yml
+
+test: lint typecheck imports docs rules test-unit ## everything CI runs
 
 bench: install ## benchmarks -> docs/reference/benchmarks.{md,json}
 	$(PY) bench/run.py
+
+chaos: install ## circuit breaker chaos test over HTTP against xnai serve (fake model)
+	$(PY) scripts/chaos.py
 
 clean: ## remove build outputs (keeps .venv and data)
 	rm -rf site .pytest_cache .mypy_cache .ruff_cache

@@ -364,12 +364,58 @@ def serve(data: dict[str, Any]) -> list[str]:
     return lines
 
 
+def load(data: dict[str, Any]) -> list[str]:
+    """Section (e): locust against ``xnai serve``."""
+    weights = data.get("weights", {})
+    think = data.get("think_time_s", ["?", "?"])
+    lines = [
+        f"`bench/locustfile.py`, headless, {fmt(data.get('users'))} users (spawned at "
+        f"{fmt(data.get('spawn_rate'))}/s) for {fmt(data.get('seconds'))} s against "
+        "`xnai serve` with the default LLM on loopback, each user waiting "
+        f"{think[0]}-{think[1]} s between queries. Users are retrieval-only or end-to-end "
+        f"in the ratio {weights.get('retrieval', '?')}:{weights.get('answer', '?')}; "
+        f"end-to-end answers are at most {fmt(data.get('answer_max_tokens'))} tokens. "
+        "Percentiles are locust's, from its CSV statistics (rounded to 10 ms above 100 ms "
+        "and to 100 ms above 1 s); the load generator shares the machine's CPUs with the "
+        "server. A 429 (generation queue full) counts as an error, and latencies include failed "
+        "requests (a 429 is answered at once).",
+        "",
+    ]
+    rows = []
+    for key, label in (("retrieval", "retrieval only"), ("answer", "end to end"), ("all", "all")):
+        r = data.get("requests", {}).get(key)
+        if r is None:
+            continue
+        rows.append(
+            (
+                label,
+                fmt(r.get("requests")),
+                fmt(r.get("p50_ms"), 0),
+                fmt(r.get("p95_ms"), 0),
+                fmt(r.get("p99_ms"), 0),
+                fmt(r.get("rps"), 1),
+                f"{fmt(100 * (r.get('error_rate') or 0.0), 1)} %",
+            )
+        )
+    lines += table(
+        ("queries", "requests", "p50 ms", "p95 ms", "p99 ms", "requests/s", "error rate"), rows
+    )
+    failures = data.get("failures", [])
+    if failures:
+        lines += table(
+            ("kind", "error", "occurrences"),
+            [(f["name"], f["error"], fmt(f["occurrences"])) for f in failures],
+        )
+    return lines
+
+
 SECTIONS: list[tuple[str, str, Callable[[dict[str, Any]], list[str]]]] = [
     ("scifact_train", "Retrieval quality: SciFact training queries", quality),
     ("ingest", "Ingest throughput", ingest),
     ("retrieval", "Retrieval latency", retrieval),
     ("generation", "Generation", generation),
     ("serve", "Server memory", serve),
+    ("load", "Load over HTTP (locust)", load),
 ]
 
 

@@ -10,7 +10,9 @@ Sections (``--only`` picks some; the others keep their previous results):
   the API can skip generation);
 - generation: time to first token and tokens/s through ``xnai serve`` versus raw
   llama-cpp-python on the same prompt;
-- serve: peak memory of the ``xnai serve`` process.
+- serve: peak memory of the ``xnai serve`` process;
+- load: locust (``bench/locustfile.py``) against ``xnai serve``, 50 users for a bounded time,
+  retrieval-only and end-to-end queries: p50/p95/p99 and error rate.
 
 Progress goes to stderr; every section catches its own failure and reports it as an error.
 """
@@ -23,6 +25,7 @@ import contextlib
 import json
 import os
 import platform
+import re
 import shlex
 import shutil
 import signal
@@ -48,17 +51,23 @@ from bench.corpus import SOURCE_PREFIX, Corpus, load_repo_docs, load_scifact  # 
 from bench.metrics import evaluate, percentile  # noqa: E402
 from bench.raw_llama import run_record, summarise  # noqa: E402
 
-SECTIONS = ("quality", "ingest", "retrieval", "generation", "serve")
+SECTIONS = ("quality", "ingest", "retrieval", "generation", "serve", "load")
 JSON_KEYS = {
     "quality": "scifact_train",
     "ingest": "ingest",
     "retrieval": "retrieval",
     "generation": "generation",
     "serve": "serve",
+    "load": "load",
 }
 MIB = 1024 * 1024
 DEFAULT_SCIFACT = "../shared/eval/scifact"
 CLIENTS = 32
+LOAD_USERS = 50
+LOAD_SPAWN_RATE = 10
+LOAD_WEIGHTS = {"retrieval": 4, "answer": 1}
+LOAD_MAX_TOKENS = 32
+LOAD_QUESTIONS = 500
 GEN_RUNS = 3
 GEN_MAX_TOKENS = 128
 QUESTIONS = {
@@ -558,12 +567,12 @@ class Bench:
     # -- server phase: HTTP retrieval, generation, memory -------------------------------------
 
     def server_phase(self) -> None:
-        wanted = {"retrieval", "generation", "serve"} & self.selected
+        wanted = {"retrieval", "generation", "serve", "load"} & self.selected
         if not wanted:
             return
         if self.container is None:
             err = {"error": "the ingest failed, so there is no data to serve; see the log"}
-            for name in ("generation", "serve"):
+            for name in ("generation", "serve", "load"):
                 if name in self.selected:
                     self.results[JSON_KEYS[name]] = {"run": self.run_info(), **err}
             return
@@ -584,7 +593,7 @@ class Bench:
         except Exception as exc:
             tb = traceback.format_exc() + "\n" + tail(self.server_log)
             traceback.print_exc(file=sys.stderr)
-            for name in ("generation", "serve"):
+            for name in ("generation", "serve", "load"):
                 if name in self.selected:
                     self.results[JSON_KEYS[name]] = {
                         "run": self.run_info(),
@@ -605,6 +614,7 @@ class Bench:
                     self._http_retrieval(server)
             self.section("generation", lambda: self.generation_service(server, state))
             self.section("serve", lambda: self.serve_memory(server, state))
+            self.section("load", lambda: self.load_test(server))
         finally:
             server.stop()
             log("server stopped")
@@ -725,6 +735,74 @@ class Bench:
             "competitor_rss_mb_without_llm": COMPETITOR["rss_mb_without_llm"],
         }
 
+    def load_test(self, server: Server) -> dict[str, Any]:
+        """Locust, headless, against the running server; numbers from its CSV statistics."""
+        locust = Path(sys.executable).with_name("locust")
+        if not locust.is_file():
+            raise Skip("locust is not installed (it is in the dev extra: pip install locust)")
+        questions: dict[str, str] = {}  # without SciFact: the locustfile's own questions
+        corpus = self.corpus
+        if self.is_scifact and corpus is not None:
+            texts = [corpus.queries[q] for q in corpus.queries if q in corpus.qrels]
+            path = self.tmp / "load-questions.txt"
+            path.write_text("\n".join(texts[:LOAD_QUESTIONS]) + "\n", encoding="utf-8")
+            questions = {"XNAI_LOAD_QUERIES": str(path)}
+        prefix = self.tmp / "locust"
+        seconds = self.args.load_seconds
+        cmd = [
+            str(locust),
+            "-f",
+            str(ROOT / "bench" / "locustfile.py"),
+            "--headless",
+            "--users",
+            str(LOAD_USERS),
+            "--spawn-rate",
+            str(LOAD_SPAWN_RATE),
+            "--run-time",
+            f"{seconds}s",
+            "--host",
+            server.url,
+            "--csv",
+            str(prefix),
+            "--only-summary",
+            "--loglevel",
+            "WARNING",
+        ]
+        env = {
+            **os.environ,
+            "XNAI_API_KEY": server.headers["Authorization"].removeprefix("Bearer "),
+            **questions,
+            "XNAI_LOAD_MAX_TOKENS": str(LOAD_MAX_TOKENS),
+            "XNAI_LOAD_RETRIEVAL_WEIGHT": str(LOAD_WEIGHTS["retrieval"]),
+            "XNAI_LOAD_ANSWER_WEIGHT": str(LOAD_WEIGHTS["answer"]),
+        }
+        self.settle()
+        log(f"load: locust, {LOAD_USERS} users for {seconds} s")
+        done = subprocess.run(
+            cmd, env=env, cwd=ROOT, capture_output=True, text=True, timeout=seconds + 180
+        )
+        stats_file = Path(f"{prefix}_stats.csv")
+        if not stats_file.is_file():  # exit code 1 only means some requests failed
+            raise RuntimeError(f"locust exited {done.returncode}:\n{done.stderr[-3000:]}")
+        out = {
+            "users": LOAD_USERS,
+            "spawn_rate": LOAD_SPAWN_RATE,
+            "seconds": seconds,
+            "think_time_s": [0.5, 2.0],
+            "weights": LOAD_WEIGHTS,
+            "answer_max_tokens": LOAD_MAX_TOKENS,
+            "questions": "SciFact training queries" if questions else "the locustfile's own",
+            "requests": locust_stats(stats_file),
+            "failures": locust_failures(Path(f"{prefix}_failures.csv")),
+            "locust_exit_code": done.returncode,
+        }
+        for name, r in out["requests"].items():
+            log(
+                f"load: {name}: {r['requests']} requests, p50 {r['p50_ms']} ms, "
+                f"p95 {r['p95_ms']} ms, p99 {r['p99_ms']} ms, errors {100 * r['error_rate']:.1f} %"
+            )
+        return out
+
     def settle(self) -> None:
         """Before a timed phase: wait (up to --wait-idle minutes) for other work to finish."""
         wait_for_idle(self.args.wait_idle)
@@ -744,7 +822,7 @@ class Bench:
             log(f"WARNING: load average {load:.2f}: other work is running, numbers will suffer")
         try:
             self.load_corpus()
-            if self.is_scifact or {"generation", "serve"} & self.selected:
+            if self.is_scifact or {"generation", "serve", "load"} & self.selected:
                 self.do_ingest()
         except Exception as exc:
             traceback.print_exc(file=sys.stderr)
@@ -902,6 +980,53 @@ def raw_llama(data_dir: Path, config: Path, question: str, flush: str) -> dict[s
     return result
 
 
+def locust_stats(path: Path) -> dict[str, dict[str, Any]]:
+    """Per request name (and ``all``) from locust's ``*_stats.csv``: requests, failures,
+    error rate, p50/p95/p99 in ms and requests per second."""
+    import csv
+
+    out: dict[str, dict[str, Any]] = {}
+    with path.open(newline="", encoding="utf-8") as f:
+        for row in csv.DictReader(f):
+            requests, failures = int(row["Request Count"]), int(row["Failure Count"])
+            name = "all" if row["Name"] == "Aggregated" else row["Name"]
+            out[name] = {
+                "requests": requests,
+                "failures": failures,
+                "error_rate": failures / requests if requests else 0.0,
+                "p50_ms": _number(row["50%"]),
+                "p95_ms": _number(row["95%"]),
+                "p99_ms": _number(row["99%"]),
+                "mean_ms": _number(row["Average Response Time"]),
+                "rps": _number(row["Requests/s"]),
+            }
+    return out
+
+
+def locust_failures(path: Path) -> list[dict[str, Any]]:
+    """Locust's ``*_failures.csv``: request name, error and occurrences."""
+    import csv
+
+    if not path.is_file():
+        return []
+    with path.open(newline="", encoding="utf-8") as f:
+        return [
+            {
+                "name": r["Name"],
+                "error": re.sub(r"^CatchResponseError\('(.*)'\)$", r"\1", r["Error"]),
+                "occurrences": int(r["Occurrences"]),
+            }
+            for r in csv.DictReader(f)
+        ]
+
+
+def _number(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:  # "N/A" when nothing was measured
+        return None
+
+
 def tail(path: Path, lines: int = 40) -> str:
     """The last lines of a log file."""
     with contextlib.suppress(OSError):
@@ -1050,7 +1175,7 @@ def write_outputs(results: dict[str, Any], out_dir: Path, merge: bool, bench: Be
         "versions": versions(),
     }
     ordered = {"meta": merged.pop("meta")}
-    for key in ("scifact_train", "ingest", "retrieval", "generation", "serve"):
+    for key in ("scifact_train", "ingest", "retrieval", "generation", "serve", "load"):
         if key in merged:
             ordered[key] = merged.pop(key)
     ordered.update(merged)
@@ -1102,6 +1227,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--keep", action="store_true", help="keep the temporary data directory (for debugging)"
+    )
+    parser.add_argument(
+        "--load-seconds",
+        type=int,
+        default=60,
+        metavar="SECONDS",
+        help="how long the load section runs locust (default 60)",
     )
     args = parser.parse_args(argv)
     args.scifact_default = args.scifact is None

@@ -29,9 +29,28 @@ ENV_DELIMITER = "__"
 NOTES: dict[str, str] = {
     "enterprise.name": "Display name of this installation.",
     "enterprise.environment": "Kind of deployment; reserved for planned production checks.",
-    "enterprise.monitoring.enabled": "Planned: Prometheus metrics.",
-    "enterprise.monitoring.prometheus_port": "Planned: port of the metrics endpoint.",
+    "enterprise.monitoring.enabled": "Prometheus metrics at `GET /metrics` and on the "
+    "metrics port; false: kept in memory only, `/metrics` answers 404.",
+    "enterprise.monitoring.prometheus_port": "`xnai serve` also serves the metrics on this "
+    "port, bound to `server.host`, without authentication; 0: no metrics port. See "
+    "[monitoring](../how-to/monitoring.md).",
     "enterprise.monitoring.log_level": "Log level of `xnai serve`.",
+    "enterprise.monitoring.log_format": "`json`: one JSON object per line (time, level, "
+    "logger, message, request_id, extras); `text`: one readable line per record. Both "
+    "escape line breaks and control characters from requests.",
+    "enterprise.monitoring.log_to_file": "Write the log file as well as stderr.",
+    "enterprise.monitoring.log_file": "The log file (mode 0600); default "
+    "`<data_dir>/logs/xnai.log`.",
+    "enterprise.monitoring.log_max_mb": "The log file is rotated at this size, MB.",
+    "enterprise.monitoring.log_backups": "Rotated log files kept (`xnai.log.1` ...).",
+    "enterprise.monitoring.anomaly_bucket_s": "Anomaly detection groups queries into buckets "
+    "of this many seconds; each bucket is one data point of each watched series.",
+    "enterprise.monitoring.anomaly_window": "Buckets in the rolling baseline (median and MAD); "
+    "90 x 10 s is 15 minutes.",
+    "enterprise.monitoring.anomaly_threshold": "Robust z-score above which a bucket is "
+    "anomalous (3.5 is the usual cut-off for median/MAD scores).",
+    "enterprise.monitoring.anomaly_persistence": "Anomalous buckets in a row that raise an "
+    "alert, and normal buckets in a row that clear it.",
     "enterprise.security.session_timeout": "Absolute lifetime of a login session in seconds "
     "(8 h); compliance checks flag more than 8 h.",
     "enterprise.security.session_idle_timeout": "A session unused for this many seconds expires.",
@@ -61,10 +80,11 @@ NOTES: dict[str, str] = {
     "of `xnai serve` (weekly).",
     "enterprise.compliance.backups_dir": "Directory backups are written to; compliance "
     "checks that it is set.",
-    "enterprise.circuit_breaker.fail_max": "Planned: consecutive model failures that open "
-    "the circuit breaker.",
-    "enterprise.circuit_breaker.reset_timeout": "Planned: seconds before a trial call "
-    "after the breaker opened.",
+    "enterprise.circuit_breaker.fail_max": "Consecutive failed calls to the language model "
+    "(unreachable, timed out, HTTP 5xx) that open the circuit breaker: questions that need "
+    "the model then get HTTP 503 with `Retry-After` at once, without calling it.",
+    "enterprise.circuit_breaker.reset_timeout": "Seconds the breaker stays open; then one "
+    "trial call decides: success closes it, failure opens it for another period.",
     "models.llm_backend": "`llama_cpp`: a GGUF file in-process; `openai`: an "
     "OpenAI-compatible server; `fake`: deterministic test model.",
     "models.llm_path": "A GGUF file to load instead of the bundled preset.",
@@ -77,7 +97,25 @@ NOTES: dict[str, str] = {
     "models.openai_base_url": "Base URL of the OpenAI-compatible server (backend `openai`).",
     "models.openai_model": "Model name sent to the server (backend `openai`).",
     "models.openai_api_key": "Bearer token for the server, if it wants one. Secret.",
-    "models.timeout_s": "Seconds to wait for the model server (backend `openai`).",
+    "models.timeout_s": "Hard deadline of one call to the model, seconds: a call that has "
+    "not finished by then fails (and counts for the circuit breaker). Also the HTTP timeout "
+    "of backend `openai`.",
+    "models.retry_attempts": "Calls per answer when the model fails transiently (connection "
+    "error, timeout, HTTP 5xx); never retried: HTTP 4xx, invalid replies, an open breaker. "
+    "Each failed call counts for the circuit breaker.",
+    "models.retry_backoff_s": "Wait before the first retry, seconds; doubles per retry, "
+    "with random jitter.",
+    "models.max_concurrent_generations": "Answers the model generates at the same time. "
+    "llama.cpp generates one at a time, so 1 suits an in-process model on 2 CPUs; raise it "
+    "for an HTTP backend that serves several.",
+    "models.generation_queue": "Questions that may wait for a generation slot; when slots "
+    "and queue are full, new ones get HTTP 429 with `Retry-After` instead of waiting. "
+    "Keep slots plus queue well below the server's worker threads (40).",
+    "models.fake_fault_file": "Fault injection for backend `fake` (tests, `make chaos`): "
+    "the fake reads this file on every call; `ok` (or no file) answers, `fail` fails as an "
+    "unreachable server, `hang` blocks until the content changes, `slow N` waits N seconds "
+    "first, `invalid` fails as a rejected request (4xx). Each call appends a line to the "
+    "file with `.calls` added to its name.",
     "models.embedder_backend": "`onnx`: all-MiniLM-L6-v2 ONNX, 384 dimensions; "
     "`fake`: deterministic hashing embedder for tests.",
     "models.embed_batch_size": "Texts embedded per batch during ingest.",
@@ -109,6 +147,22 @@ NOTES: dict[str, str] = {
     "server.host": "Address `xnai serve` binds to.",
     "server.port": "Port `xnai serve` listens on.",
     "server.max_body_mb": "Larger request bodies get HTTP 413.",
+    "redis.url": "Redis for the answer cache and the ingest checkpoints, e.g. "
+    "`redis://127.0.0.1:6379/0` (`rediss://` for TLS, `unix://` for a socket); empty: no "
+    "Redis, no answer cache. The password goes in `redis.password`, never in the URL. "
+    "See [Cache answers in Redis](../how-to/redis.md).",
+    "redis.password": "Password of the Redis server (`requirepass` or an ACL user's). Secret.",
+    "redis.namespace": "Prefix of every key (`<namespace>:answer:...`, "
+    "`<namespace>:snapshot:<collection>`); give installations that share one Redis "
+    "database different namespaces.",
+    "redis.answer_cache_ttl": "Seconds a cached answer is kept; 0: no answer cache (the "
+    "ingest checkpoints are still written).",
+    "redis.snapshot_ttl": "Seconds an ingest checkpoint `<namespace>:snapshot:<collection>` "
+    "is kept (one day).",
+    "redis.socket_timeout": "Seconds to wait for Redis to connect or answer; an outage costs "
+    "a request at most this much once, then nothing until the next retry.",
+    "redis.retry_interval": "Seconds between attempts to reach Redis again during an "
+    "outage; meanwhile the service answers without the cache.",
     "server.cors_origins": "Planned: browser origins allowed to call the API (no CORS "
     "headers are sent yet).",
 }

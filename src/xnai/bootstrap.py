@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from xnai.config import TELEMETRY_OFF, Settings, disable_telemetry, redacted
+from xnai.domain.cache import Cache
 from xnai.domain.errors import ConfigError, NotFoundError
 from xnai.domain.keys import USER_DATA, Reencryptable, RotatableKeyRing
 from xnai.domain.metrics import Metrics
@@ -28,11 +30,15 @@ from xnai.domain.ports import (
 )
 from xnai.domain.rbac import LOCAL_ADMIN, Principal
 from xnai.services.access import AccessService, MemoryCollectionStore, into_collection
+from xnai.services.anomaly import AnomalyPolicy, AnomalyWatch
 from xnai.services.answer import AnswerPolicy, AnswerService
+from xnai.services.answer_cache import CachedAnswerService, IndexVersion
 from xnai.services.audit import Auditor, RecordingAudit
 from xnai.services.auth import AuthPolicy, AuthService
+from xnai.services.checkpoints import IngestCheckpoints
 from xnai.services.compliance import ComplianceService, Facts
 from xnai.services.filetype import ArchiveLimits
+from xnai.services.generation import GenerationLimiter
 from xnai.services.identity import CONTEXT_WORDS
 from xnai.services.jobs import Job, PeriodicJobs
 from xnai.services.keys import KeyRotation
@@ -45,6 +51,7 @@ from xnai.services.knowledge import (
 )
 from xnai.services.metrics import RecordingMetrics
 from xnai.services.privacy import PrivacyService, Subject, SubjectData
+from xnai.services.resilience import CircuitBreaker, GuardedChatModel, LateMetrics, RetryPolicy
 from xnai.services.retention import RetentionJob
 from xnai.services.retrieval import RetrievalPolicy, Retriever
 from xnai.services.sources import MB, file_sources, passes_checks, upload_sources
@@ -132,6 +139,13 @@ class Container:
     )
     # Users, sessions, API keys (the same database as the documents).
     auth: AuthService = field(kw_only=True)
+    # Guards of the language model: its circuit breaker and the bounded generation queue.
+    breaker: CircuitBreaker = field(default_factory=CircuitBreaker, kw_only=True)
+    generation: GenerationLimiter = field(default_factory=GenerationLimiter, kw_only=True)
+    # The shared cache (Redis) when [redis] is configured: answers and ingest checkpoints.
+    cache: Cache | None = field(default=None, kw_only=True)
+    # Anomaly detection over query latency and error rate (GET /v1/admin/alerts).
+    anomalies: AnomalyWatch = field(default_factory=AnomalyWatch, kw_only=True)
 
     def open_index(self) -> None:
         """Recover and load the committed index generation."""
@@ -183,12 +197,15 @@ class Container:
     ) -> IngestReport:
         """Ingest files (see ``document_files``) into ``collection``; errors are per file.
         The run is an ``ingest`` audit event of ``principal`` (else of ``user``)."""
+        started = time.perf_counter()
         sources = file_sources(
             files, self.loader_for, self.max_file_bytes, self.kb.is_unchanged, self.archive_limits
         )
         placed = into_collection(sources, collection, self.kb.repo.document_by_source)
         report = self.kb.ingest(placed, user=user, progress=progress)
+        self._measure_ingest(report)
         self._audit_ingest(report, user, principal, collection, "files")
+        self._checkpoint(report, principal.user_id if principal else user, collection, started)
         return report
 
     def ingest_uploads(
@@ -203,6 +220,7 @@ class Container:
         """Keep the originals and ingest uploaded files into ``collection``; errors are per
         file. Outside ``default`` an upload is named ``upload:<collection>/<name>``, so a
         file of the same name in another collection is never replaced."""
+        started = time.perf_counter()
         for name, data in uploads:
             # Only files that pass the size, type and content checks are worth keeping.
             if passes_checks(name, data, self.loader_for, self.max_file_bytes, self.archive_limits):
@@ -212,8 +230,23 @@ class Container:
         sources = upload_sources(uploads, self.loader_for, self.max_file_bytes, self.archive_limits)
         placed = into_collection(sources, collection, self.kb.repo.document_by_source)
         report = self.kb.ingest(placed, user=user)
+        self._measure_ingest(report)
         self._audit_ingest(report, user, principal, collection, "upload", source_ip)
+        self._checkpoint(report, principal.user_id if principal else user, collection, started)
         return report
+
+    def _measure_ingest(self, report: IngestReport) -> None:
+        """``xoe_ingest_chunks_total`` and ``xoe_ingest_documents_total{result}``."""
+        if report.chunks_added:
+            self.metrics.inc("xoe_ingest_chunks_total", report.chunks_added)
+        for result, count in (
+            ("added", len(report.added)),
+            ("replaced", len(report.replaced)),
+            ("unchanged", len(report.unchanged)),
+            ("failed", len(report.failed)),
+        ):
+            if count:
+                self.metrics.inc("xoe_ingest_documents_total", count, result=result)
 
     def _audit_ingest(
         self,
@@ -242,6 +275,39 @@ class Container:
                 "generation": report.generation,
             },
         )
+
+    @property
+    def checkpoints(self) -> IngestCheckpoints | None:
+        """The ingest checkpoints (``<namespace>:snapshot:<collection>``), when Redis is
+        configured."""
+        if self.cache is None:
+            return None
+        return IngestCheckpoints(self.cache, self.settings.redis.snapshot_ttl)
+
+    def _checkpoint(
+        self, report: IngestReport, user_id: str, collection: str, started: float
+    ) -> None:
+        """Record the checkpoint of ``collection`` after an ingest run."""
+        checkpoints = self.checkpoints
+        if checkpoints is None:
+            return
+        docs = self.kb.snapshot.documents.values()
+        checkpoints.record(
+            collection,
+            user_id=user_id,
+            documents_count=sum(1 for d in docs if d.collection == collection),
+            ingestion_time=time.perf_counter() - started,
+            generation=report.generation,
+            added=len(report.added),
+            replaced=len(report.replaced),
+            failed=len(report.failed),
+        )
+
+    def forget_cached_answers(self) -> int:
+        """Drop every cached answer (erasure, or on demand); how many were removed."""
+        if isinstance(self.answers, CachedAnswerService):
+            return self.answers.forget()
+        return 0
 
     def remove_document(
         self,
@@ -371,6 +437,9 @@ class Container:
     def close(self) -> None:
         """Release database connections."""
         self.kb.repo.close()
+        close_cache = getattr(self.cache, "close", None)
+        if close_cache is not None:
+            close_cache()
 
 
 def flat_settings(settings: Settings) -> dict[str, Any]:
@@ -421,6 +490,9 @@ def subject_data(c: Container) -> SubjectData:
                 gone += 1
         return gone
 
+    def forget_cached() -> None:
+        c.forget_cached_answers()
+
     return SubjectData(
         find=find,
         account=lambda subject: c.auth.account_record(subject.user_id),
@@ -428,6 +500,7 @@ def subject_data(c: Container) -> SubjectData:
         forget_account=forget_account,
         pseudonymise_audit=pseudonymise,
         forget_original=forget_original,
+        forget_cached=forget_cached,
         extra={
             "collections": lambda subject: [
                 col.name
@@ -534,11 +607,23 @@ def build(settings: Settings) -> Container:
     )
     audit = build_auditor(settings, keyring)
     auth = build_auth(settings, repo.engine, audit, keyring)
-    answers = AnswerService(retriever, model, policy, audit=audit)
+    guarded = guard_model(settings, model, LateMetrics(lambda: c.metrics))
+    answers = AnswerService(retriever, guarded, policy, audit=audit)
+    cache = build_cache(settings, lambda ok: report_cache_health(c, ok))
+    if cache is not None and settings.redis.answer_cache_ttl > 0:
+        answers = CachedAnswerService(
+            answers,
+            cache,
+            index_version=IndexVersion(lambda: kb.snapshot),
+            model_id=f"{settings.models.llm_backend}:{model_label(settings)}",
+            ttl=settings.redis.answer_cache_ttl,
+            metrics=lambda: c.metrics,
+            keyring=keyring,
+        )
     access = AccessService(
         SqlCollectionStore(repo.engine), lambda: kb.snapshot.documents.values(), audit=audit
     )
-    return Container(
+    c = Container(
         settings,
         kb,
         retriever,
@@ -551,6 +636,78 @@ def build(settings: Settings) -> Container:
         access=access,
         encrypted_stores=[repo, encrypted_files(data_dir, keyring), auth.sealed_secrets],
         auth=auth,
+        breaker=guarded.breaker,
+        generation=guarded.limiter,
+        metrics=build_metrics(settings),
+        cache=cache,
+        anomalies=AnomalyWatch(anomaly_policy(settings)),
+    )
+    guarded.breaker.publish()
+    guarded.limiter.publish()
+    return c
+
+
+def guard_model(settings: Settings, model: ChatModel, metrics: Metrics) -> GuardedChatModel:
+    """``model`` behind its circuit breaker, deadline, retries and generation queue."""
+    m, cb = settings.models, settings.enterprise.circuit_breaker
+    breaker = CircuitBreaker(
+        m.llm_backend, fail_max=cb.fail_max, reset_timeout=cb.reset_timeout, metrics=metrics
+    )
+    limiter = GenerationLimiter(
+        m.max_concurrent_generations, m.generation_queue, metrics=metrics, precheck=breaker.check
+    )
+    return GuardedChatModel(
+        model,
+        breaker=breaker,
+        limiter=limiter,
+        deadline_s=m.timeout_s,
+        retry=RetryPolicy(m.retry_attempts, m.retry_backoff_s),
+        metrics=metrics,
+    )
+
+
+def build_metrics(settings: Settings) -> Metrics:
+    """Prometheus metrics in a registry of their own when monitoring is on, else in memory."""
+    if not settings.enterprise.monitoring.enabled:
+        return RecordingMetrics()
+    from xnai.adapters.metrics.prometheus import PrometheusMetrics
+
+    return PrometheusMetrics(settings.data_dir)
+
+
+def build_cache(
+    settings: Settings, on_change: Callable[[bool], None] | None = None
+) -> Cache | None:
+    """The shared cache on Redis; None when ``redis.url`` is empty."""
+    r = settings.redis
+    if not r.url:
+        return None
+    from xnai.adapters.cache.redis_cache import RedisCache
+
+    return RedisCache(
+        r.url,
+        password=r.password.get_secret_value() or None,
+        namespace=r.namespace,
+        timeout=r.socket_timeout,
+        retry_interval=r.retry_interval,
+        on_change=on_change,
+    )
+
+
+def report_cache_health(c: Container, healthy: bool) -> None:
+    """``xoe_component_health_status{component="redis"}`` after the cache changed state."""
+    c.metrics.set("xoe_component_health_status", 1.0 if healthy else 0.0, component="redis")
+
+
+def anomaly_policy(settings: Settings) -> AnomalyPolicy:
+    """The anomaly detector's policy from ``enterprise.monitoring.anomaly_*``."""
+    m = settings.enterprise.monitoring
+    return AnomalyPolicy(
+        bucket_s=m.anomaly_bucket_s,
+        window=m.anomaly_window,
+        min_samples=min(12, m.anomaly_window),
+        threshold=m.anomaly_threshold,
+        persistence=m.anomaly_persistence,
     )
 
 
@@ -750,5 +907,6 @@ def build_chat_model(settings: Settings) -> ChatModel:
         case "fake":
             from xnai.adapters.llm.fake import FakeChatModel
 
-            return FakeChatModel(context_size=m.n_ctx)
+            fault_file = settings.absolute(m.fake_fault_file) if m.fake_fault_file else None
+            return FakeChatModel(context_size=m.n_ctx, fault_file=fault_file)
     raise ConfigError(f"unknown models.llm_backend {m.llm_backend!r}")

@@ -6,6 +6,7 @@ import os
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
@@ -51,8 +52,29 @@ class Section(BaseModel):
 
 class Monitoring(Section):
     enabled: bool = True
-    prometheus_port: int | None = Field(default=8001, ge=1, le=65535)
+    prometheus_port: int | None = Field(
+        default=8001, ge=0, le=65535, description="metrics on a port of their own; 0: none"
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["json", "text"] = Field(
+        default="json", description="json: one JSON object per line; text: for reading"
+    )
+    log_to_file: bool = Field(default=True, description="also write the rotating log file")
+    log_file: Path | None = Field(default=None, description="default: <data_dir>/logs/xnai.log")
+    log_max_mb: float = Field(default=10.0, gt=0, description="size at which the file rotates")
+    log_backups: int = Field(default=5, ge=0, description="rotated files kept")
+    anomaly_bucket_s: float = Field(
+        default=10.0, gt=0, description="anomaly detection: seconds of queries per data point"
+    )
+    anomaly_window: int = Field(
+        default=90, ge=12, description="anomaly detection: data points in the baseline"
+    )
+    anomaly_threshold: float = Field(
+        default=3.5, gt=0, description="anomaly detection: robust z-score that is anomalous"
+    )
+    anomaly_persistence: int = Field(
+        default=3, ge=1, description="anomaly detection: anomalous points in a row to alert"
+    )
 
 
 class Security(Section):
@@ -127,7 +149,32 @@ class Models(Section):
     openai_base_url: str = "http://127.0.0.1:11434/v1"
     openai_model: str = "qwen2.5:0.5b"
     openai_api_key: SecretStr = SecretStr("")
-    timeout_s: float = Field(default=120.0, gt=0)
+    timeout_s: float = Field(
+        default=120.0, gt=0, description="hard deadline of one call to the model, seconds"
+    )
+    retry_attempts: int = Field(
+        default=2,
+        ge=1,
+        le=10,
+        description="calls per answer when the model fails transiently (connection error, "
+        "timeout, HTTP 5xx); 1: no retry",
+    )
+    retry_backoff_s: float = Field(
+        default=0.5, ge=0, description="first wait before a retry, seconds (doubles, jittered)"
+    )
+    max_concurrent_generations: int = Field(
+        default=1,
+        ge=1,
+        description="answers generated at the same time (1 suits an in-process model on 2 CPUs)",
+    )
+    generation_queue: int = Field(
+        default=8, ge=0, description="answers that may wait for a free slot; more get HTTP 429"
+    )
+    fake_fault_file: Path | None = Field(
+        default=None,
+        description="backend fake: a file whose content (ok, fail, hang, slow N, invalid) "
+        "sets how each call behaves",
+    )
     embedder_backend: Literal["onnx", "fake"] = "onnx"
     embedder_variant: Literal["fp32", "int8"] = Field(
         default="fp32",
@@ -198,6 +245,26 @@ class Server(Section):
     )
 
 
+class Redis(Section):
+    url: str = Field(default="", description="empty: no Redis")
+    password: SecretStr = SecretStr("")
+    namespace: str = Field(default="xnai", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    answer_cache_ttl: int = Field(default=3600, ge=0, description="0: no answer cache")
+    snapshot_ttl: int = Field(default=86400, ge=1)
+    socket_timeout: float = Field(default=0.2, gt=0, le=30)
+    retry_interval: float = Field(default=2.0, gt=0, le=300)
+
+    @field_validator("url")
+    @classmethod
+    def _redis_url(cls, v: str) -> str:
+        v = v.strip()
+        if v and not v.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must start with redis://, rediss:// or unix:// (or be empty)")
+        if v and urlsplit(v).password:
+            raise ValueError("give the password in redis.password, where it stays secret")
+        return v
+
+
 class Settings(BaseSettings):
     """The effective configuration of one process."""
 
@@ -214,6 +281,7 @@ class Settings(BaseSettings):
     ingest: Ingest = Ingest()
     storage: Storage = Storage()
     server: Server = Server()
+    redis: Redis = Redis()
 
     # Relative paths are relative to the config file that set them (else the working dir).
     _base_dir: Path | None = PrivateAttr(default=None)

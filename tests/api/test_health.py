@@ -25,7 +25,7 @@ def test_ready_is_503_until_the_model_is_loaded(seeded: Container) -> None:
         assert r.status_code == 200
         body = r.json()
         assert body["status"] == "ready"
-        assert body["components"]["index"] == {"ready": True, "generation": 1}
+        assert body["components"]["index"] == {"status": "ok", "ready": True, "generation": 1}
 
 
 def test_ready_reports_a_model_that_failed_to_load(make_container, tmp_path) -> None:

@@ -10,10 +10,11 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from xnai import __version__
-from xnai.api import errors, headers, security
+from xnai.api import errors, headers, metrics, request_ids, security
 from xnai.api.limits import BodyLimitMiddleware
 from xnai.api.routes import (
     admin,
+    alerts,
     auth,
     collections,
     documents,
@@ -22,15 +23,23 @@ from xnai.api.routes import (
     query,
     users,
 )
+from xnai.api.watch import QueryWatchMiddleware
 from xnai.bootstrap import Container, build, prepare_process
 from xnai.config import load_settings
 
 log = logging.getLogger("xnai.api")
 
 
-def create_app(container: Container, *, warm: bool = True, schedule: bool | None = None) -> FastAPI:
+def create_app(
+    container: Container,
+    *,
+    warm: bool = True,
+    schedule: bool | None = None,
+    metrics_port: bool = False,
+) -> FastAPI:
     """An app serving ``container``; with ``warm`` the model loads in the background, with
-    ``schedule`` (default: as ``warm``) compliance runs and retention run periodically."""
+    ``schedule`` (default: as ``warm``) compliance runs and retention run periodically, with
+    ``metrics_port`` the metrics are also served on ``enterprise.monitoring.prometheus_port``."""
     jobs = container.scheduled_jobs() if (warm if schedule is None else schedule) else None
 
     @asynccontextmanager
@@ -39,9 +48,12 @@ def create_app(container: Container, *, warm: bool = True, schedule: bool | None
             threading.Thread(target=container.warm_up, name="xnai-warm-up", daemon=True).start()
         if jobs is not None:
             jobs.start()
+        stop_metrics = metrics.start_port_server(container) if metrics_port else None
         try:
             yield
         finally:
+            if stop_metrics is not None:
+                stop_metrics()
             if jobs is not None:
                 jobs.stop()
 
@@ -60,10 +72,15 @@ def create_app(container: Container, *, warm: bool = True, schedule: bool | None
     errors.install(app)
     for module in (health, query, openai_compat, documents, auth, users, collections, admin):
         app.include_router(module.router)
+    app.include_router(alerts.router)
+    metrics.install(app, container)  # GET /metrics
     security.install(app, container)  # after the last router: every route declares access
     max_bytes = int(container.settings.server.max_body_mb * 1024 * 1024)
     app.add_middleware(BodyLimitMiddleware, max_bytes=max_bytes)
     headers.install(app, hsts=container.settings.server.behind_tls_proxy)
+    metrics.install_middleware(app, container)  # outside the body limit: counts 413s too
+    app.add_middleware(QueryWatchMiddleware, container=container)  # anomaly detection
+    request_ids.install(app)  # the very outermost: every line and response has the id
     return app
 
 
@@ -73,4 +90,4 @@ def app_from_environment() -> FastAPI:
     container = build(load_settings())
     container.open_index()
     container.note_config()
-    return create_app(container)
+    return create_app(container, metrics_port=True)

@@ -9,9 +9,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from xnai.api.metrics import count_error
 from xnai.domain.errors import (
     AccountLockedError,
     AuthenticationError,
+    CircuitOpenError,
     ConfigError,
     ConflictError,
     DocumentError,
@@ -24,6 +26,7 @@ from xnai.domain.errors import (
     NotFoundError,
     NotReadyError,
     PermissionDeniedError,
+    QueueFullError,
     UnsupportedFileError,
     XnaiError,
 )
@@ -33,6 +36,7 @@ log = logging.getLogger("xnai.api")
 STATUS: list[tuple[type[XnaiError], int]] = [
     (NotFoundError, 404),
     (AccountLockedError, 429),
+    (QueueFullError, 429),
     (AuthenticationError, 401),
     (PermissionDeniedError, 403),
     (ConflictError, 409),
@@ -60,7 +64,7 @@ def error_body(message: str, **extra: object) -> dict[str, object]:
 
 def response_details(exc: XnaiError, code: int) -> tuple[dict[str, str] | None, dict[str, object]]:
     """Headers and machine-readable fields some errors add to the response."""
-    if isinstance(exc, AccountLockedError):
+    if isinstance(exc, AccountLockedError | CircuitOpenError | QueueFullError):
         return {"Retry-After": str(exc.retry_after)}, {"retry_after": exc.retry_after}
     if isinstance(exc, MfaRequiredError):
         return {"WWW-Authenticate": "Bearer"}, {"mfa_required": True}
@@ -75,8 +79,9 @@ def install(app: FastAPI) -> None:
     """Register the exception handlers."""
 
     @app.exception_handler(XnaiError)
-    async def _domain(_: Request, exc: XnaiError) -> JSONResponse:
+    async def _domain(request: Request, exc: XnaiError) -> JSONResponse:
         code = status_for(exc)
+        count_error(request, exc, code)
         headers, extra = response_details(exc, code)
         return JSONResponse(error_body(str(exc), **extra), status_code=code, headers=headers)
 
@@ -98,4 +103,5 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
+        count_error(request, exc, 500)
         return JSONResponse(error_body("internal error"), status_code=500)

@@ -49,7 +49,11 @@ class Guard:
         """Raise AuthenticationError (401) or PermissionDeniedError (403) unless allowed."""
         if self.kind == PUBLIC:
             return
-        auth = authenticate(request)
+        try:
+            auth = authenticate(request)
+        except AuthenticationError:
+            count_violation(request, "unauthenticated")
+            raise
         if self.kind == ENROLLING:
             return
         if auth.restricted:
@@ -219,7 +223,15 @@ def install(app: FastAPI, container: Container) -> None:
     rules = enforce_declarations(app.routes)
 
 
+def count_violation(request: Request, kind: str, amount: int = 1) -> None:
+    """Count refused requests or files in ``xoe_security_violation_total`` (``kind``: a fixed
+    word such as unauthenticated, forbidden, login_failed, locked, invalid_upload)."""
+    container: Container = request.app.state.container
+    container.metrics.inc("xoe_security_violation_total", amount, kind=kind)
+
+
 def _denied(request: Request, principal: Principal, needed: str) -> None:
+    count_violation(request, "forbidden")
     route = request.scope.get("route")
     path = getattr(route, "path", request.url.path)
     container: Container = request.app.state.container

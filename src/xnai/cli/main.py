@@ -7,7 +7,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -16,6 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from xnai import __version__
 from xnai.bootstrap import key_file_path, prepare_process
 from xnai.cli import audit as audit_cli
+from xnai.cli import cache as cache_cli
 from xnai.cli import collections as collections_cli
 from xnai.cli import compliance as compliance_cli
 from xnai.cli import keys as keys_cli
@@ -25,6 +26,7 @@ from xnai.config import redacted
 from xnai.domain.errors import XnaiError
 from xnai.domain.models import IngestReport, SearchMode
 from xnai.domain.rbac import LOCAL_ADMIN, Role
+from xnai.logs import configure_logging
 from xnai.services.answer import Done, Token
 
 app = typer.Typer(help="Xoe-NovAi: answers from your own documents, offline.", no_args_is_help=True)
@@ -35,6 +37,7 @@ app.add_typer(config_app, name="config")
 app.add_typer(index_app, name="index")
 app.add_typer(models_app, name="models")
 app.add_typer(audit_cli.app, name="audit")
+app.add_typer(cache_cli.app, name="cache")
 app.add_typer(collections_cli.app, name="collections")
 app.add_typer(compliance_cli.app, name="compliance")
 app.add_typer(compliance_cli.privacy_app, name="privacy")
@@ -204,12 +207,14 @@ def serve(
         os.environ["XNAI_CONFIG"] = str(state["config"])
     if host:  # the app decides from the bind address whether /openapi.json is public
         os.environ["XNAI_SERVER__HOST"] = host
+    configure_logging(s)  # JSON lines to stderr and <data_dir>/logs/xnai.log
     uvicorn.run(
         "xnai.api.app:app_from_environment",
         factory=True,
         host=host or s.server.host,
         port=port or s.server.port,
         log_level=s.enterprise.monitoring.log_level.lower(),
+        log_config=None,  # uvicorn's records go through the handlers configured above
         access_log=False,
     )
 
@@ -222,19 +227,20 @@ def config_show() -> None:
 
 @index_app.command("stats")
 def index_stats() -> None:
-    """Documents, chunks and generation of the committed index."""
-    snap = container().kb.snapshot
-    out.print_json(
-        json.dumps(
-            {
-                "generation": snap.generation,
-                "documents": len(snap.documents),
-                "chunks": len(snap.chunks),
-                "vectors": len(snap.vectors),
-                "lexical_entries": len(snap.lexical),
-            }
-        )
-    )
+    """Documents, chunks and generation of the committed index (and the ingest checkpoints
+    when Redis is configured)."""
+    c = container()
+    snap = c.kb.snapshot
+    stats: dict[str, Any] = {
+        "generation": snap.generation,
+        "documents": len(snap.documents),
+        "chunks": len(snap.chunks),
+        "vectors": len(snap.vectors),
+        "lexical_entries": len(snap.lexical),
+    }
+    if c.cache is not None:
+        stats["checkpoints"] = cache_cli.checkpoints_of(c)
+    out.print_json(json.dumps(stats))
 
 
 @index_app.command("verify")

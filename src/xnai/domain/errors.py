@@ -31,8 +31,37 @@ class ModelError(XnaiError):
     """The language model failed or is unavailable."""
 
 
-class ModelUnavailableError(ModelError):
+class TransientModelError(ModelError):
+    """A model failure worth retrying: the backend was unreachable, too slow or failed on its
+    side (HTTP 5xx); never a rejected request (4xx) or an invalid reply."""
+
+
+class ModelServerError(TransientModelError):
+    """The model server failed on its side (HTTP 500 and other 5xx)."""
+
+
+class ModelUnavailableError(TransientModelError):
     """The model backend cannot be reached or loaded."""
+
+
+class ModelTimeoutError(ModelUnavailableError):
+    """The model did not finish within its deadline."""
+
+
+class CircuitOpenError(ModelUnavailableError):
+    """The circuit breaker is open: the model is not called; try after ``retry_after`` s."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__("AI service temporarily unavailable")
+        self.retry_after = retry_after
+
+
+class QueueFullError(XnaiError):
+    """Every generation slot and queue place is taken: try after ``retry_after`` seconds."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__("too many questions are waiting for the language model: try again later")
+        self.retry_after = retry_after
 
 
 class AuthenticationError(XnaiError):

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 
-from xnai.domain.errors import ModelUnavailableError
+from xnai.domain.errors import ModelError, ModelUnavailableError
 from xnai.domain.models import ChatMessage
 
 NOT_FOUND = "I could not find this in the library."
@@ -74,7 +76,12 @@ def grounded_reply(messages: Sequence[ChatMessage]) -> str:
 
 
 class FakeChatModel:
-    """Deterministic ChatModel: streams a reply word by word, optionally failing first."""
+    """Deterministic ChatModel: streams a reply word by word, optionally failing first.
+
+    With ``fault_file`` each call reads that file and behaves as it says (see ``Faults``),
+    and appends one line to ``<fault_file>.calls``: faults switched at run time, from
+    outside the process, for chaos tests against a running server.
+    """
 
     def __init__(
         self,
@@ -83,8 +90,10 @@ class FakeChatModel:
         *,
         reply: Reply | None = None,
         fail_times: int = 0,
+        fault_file: Path | None = None,
     ) -> None:
         self.name = name
+        self.faults = Faults(fault_file) if fault_file is not None else None
         self.context_size = context_size
         self._reply = reply or grounded_reply
         self._failures_left = fail_times
@@ -110,6 +119,8 @@ class FakeChatModel:
             self._failures_left -= int(failing)
         if failing:
             raise ModelUnavailableError(f"{self.name}: scripted failure")
+        if self.faults is not None:
+            self.faults.apply(self.name)
         text = _cut_at_stop(self._reply(messages), stop)
         yield from re.findall(r"\s*\S+", text)[: max(max_tokens, 0)]
 
@@ -118,3 +129,54 @@ def _cut_at_stop(text: str, stop: Sequence[str]) -> str:
     """``text`` up to the earliest stop sequence (exclusive)."""
     cuts = [i for i in (text.find(s) for s in stop if s) if i >= 0]
     return text[: min(cuts)] if cuts else text
+
+
+class Faults:
+    """Fault injection read from a file on every call: ``ok`` (or no file) answers,
+    ``fail`` fails as an unreachable server, ``hang`` blocks until the content changes,
+    ``slow N`` waits N seconds (default 1) first, ``invalid`` fails as a rejected request."""
+
+    POLL_S = 0.02
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.calls_path = self.path.with_name(self.path.name + ".calls")
+        self._lock = threading.Lock()
+
+    def mode(self) -> str:
+        """The file's current content, stripped and lower-cased ("ok" when absent)."""
+        try:
+            return self.path.read_text(encoding="utf-8").strip().lower() or "ok"
+        except FileNotFoundError:
+            return "ok"
+
+    def calls(self) -> int:
+        """Calls counted so far (lines of the ``.calls`` file)."""
+        try:
+            return len(self.calls_path.read_text(encoding="utf-8").splitlines())
+        except FileNotFoundError:
+            return 0
+
+    def apply(self, name: str) -> None:
+        """Count this call, then behave as the file says (returns when the call may answer)."""
+        mode = self.mode()
+        with self._lock, self.calls_path.open("a", encoding="utf-8") as log:
+            log.write(mode.split()[0] + "\n")
+        while mode == "hang":
+            time.sleep(self.POLL_S)
+            mode = self.mode()
+        word, _, arg = mode.partition(" ")
+        if word == "fail":
+            raise ModelUnavailableError(f"{name}: injected fault: the model server is down")
+        if word == "invalid":
+            raise ModelError(f"{name}: injected fault: the request was rejected")
+        if word == "slow":
+            time.sleep(_seconds(arg, default=1.0))
+
+
+def _seconds(text: str, default: float) -> float:
+    """``text`` as a number of seconds, ``default`` when it is not one."""
+    try:
+        return max(0.0, float(text))
+    except ValueError:
+        return default

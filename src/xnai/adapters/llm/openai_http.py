@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 
-from xnai.domain.errors import ModelError, ModelUnavailableError
+from xnai.domain.errors import ModelError, ModelServerError, ModelUnavailableError
 from xnai.domain.models import ChatMessage
 
 _BODY_EXCERPT = 300
@@ -88,13 +88,16 @@ def _request_body(
 
 
 def _raise_for_status(response: httpx.Response, url: str) -> None:
-    """ModelError naming the status and the start of the body for any 4xx/5xx reply."""
+    """ModelError naming the status and the start of the body for any 4xx/5xx reply: a 4xx is
+    a plain ModelError (never retried), a 5xx a transient one."""
     if response.status_code < 400:
         return
     excerpt = response.read().decode("utf-8", "replace")[:_BODY_EXCERPT].strip()
     message = f"model server {url} answered HTTP {response.status_code}: {excerpt}"
     if response.status_code in _UNAVAILABLE_STATUSES:
         raise ModelUnavailableError(message)
+    if response.status_code >= 500:
+        raise ModelServerError(message)
     raise ModelError(message)
 
 

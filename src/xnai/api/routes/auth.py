@@ -14,9 +14,11 @@ from xnai.api.security import (
     PrincipalDep,
     authenticated,
     client_ip,
+    count_violation,
     enrolling,
     public,
 )
+from xnai.domain.errors import AccountLockedError, AuthenticationError, MfaRequiredError
 from xnai.domain.identity import ApiKeyRecord
 from xnai.services.auth import UserSummary
 
@@ -83,7 +85,16 @@ def _iso(t: datetime | None) -> str | None:
 def login(body: LoginRequest, request: Request, c: ContainerDep) -> dict[str, Any]:
     """Exchange a username, password (and one-time code) for a session token."""
     auth = c.auth
-    r = auth.login(body.username, body.password, body.totp_code, source_ip=client_ip(request))
+    try:
+        r = auth.login(body.username, body.password, body.totp_code, source_ip=client_ip(request))
+    except AccountLockedError:
+        count_violation(request, "locked")
+        raise
+    except AuthenticationError as exc:
+        # A missing one-time code is the first step of an MFA login, not a failure.
+        if not (isinstance(exc, MfaRequiredError) and body.totp_code is None):
+            count_violation(request, "login_failed")
+        raise
     return {
         "token": r.token,
         "token_type": "bearer",

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Form, Request, UploadFile
 from starlette.concurrency import run_in_threadpool
 
 from xnai.api.deps import ContainerDep
-from xnai.api.security import PrincipalDep, client_ip, require
+from xnai.api.security import PrincipalDep, client_ip, count_violation, require
 from xnai.bootstrap import Container
 from xnai.domain.errors import NotFoundError, XnaiError
 from xnai.domain.models import Document
@@ -72,6 +72,8 @@ async def upload_documents(
         source_ip=client_ip(request),
     )
     report = await run_in_threadpool(ingest)
+    if report.failed:  # refused by the size, type or content checks, or unreadable
+        count_violation(request, "invalid_upload", len(report.failed))
     failed = c.access.hide_failures(principal, report.failed)
     return {
         "added": list(report.added),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from fastapi import APIRouter
@@ -12,12 +12,14 @@ from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from xnai.api.deps import ContainerDep
+from xnai.api.metrics import QueryMetricsDep
 from xnai.api.schemas import QueryRequest, QueryResponse
 from xnai.api.security import PrincipalDep, require
 from xnai.bootstrap import Container
 from xnai.domain.models import Answer, SearchMode
 from xnai.domain.rbac import Permission, Principal
 from xnai.services.answer import Done, Prepared, Token
+from xnai.services.answer_cache import NoAdmission, cached_answer
 
 router = APIRouter(tags=["query"])
 
@@ -33,14 +35,31 @@ def prepare(c: Container, body: QueryRequest, principal: Principal) -> Prepared:
     )
 
 
+def cached(c: Container, body: QueryRequest, principal: Principal) -> Prepared | None:
+    """The cached answer of the question, if there is one: no retrieval, no model."""
+    return cached_answer(
+        c.answers,
+        body.query,
+        scope=c.access.scope_for(principal),
+        mode=_mode(body),
+        top_k=body.top_k,
+        max_tokens=body.max_tokens,
+    )
+
+
 def retrieval_only(
-    c: Container, body: QueryRequest, principal: Principal, started: float
+    c: Container,
+    body: QueryRequest,
+    principal: Principal,
+    started: float,
+    record: Callable[[Answer], None] = lambda _: None,
 ) -> dict[str, Any]:
     """Sources without generation: the answer text is empty."""
     citations, retrieval_ms = c.answers.sources(
         body.query, scope=c.access.scope_for(principal), mode=_mode(body), top_k=body.top_k
     )
     answer = Answer("", citations, c.model.name, retrieval_ms, 0.0, grounded=bool(citations))
+    record(answer)
     return payload(answer, started)
 
 
@@ -68,12 +87,15 @@ def sse(event: str, data: dict[str, Any]) -> str:
     return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
 
 
-def _events(c: Container, prepared: Prepared, started: float) -> Iterator[str]:
+def _events(
+    c: Container, prepared: Prepared, started: float, record: Callable[[Answer], None]
+) -> Iterator[str]:
     try:
         for event in c.answers.stream(prepared):
             if isinstance(event, Token):
                 yield sse("token", {"text": event.text})
             elif isinstance(event, Done):
+                record(event.answer)
                 yield sse("done", payload(event.answer, started))
     except Exception as exc:  # headers are sent: report in-band, never a broken stream
         yield sse("error", {"error": str(exc) or type(exc).__name__})
@@ -90,17 +112,26 @@ def _events(c: Container, prepared: Prepared, started: float) -> Iterator[str]:
     include_in_schema=False,
     dependencies=[require(Permission.EXECUTE_QUERIES)],
 )
-async def query(body: QueryRequest, c: ContainerDep, principal: PrincipalDep) -> Any:
+async def query(
+    body: QueryRequest, c: ContainerDep, principal: PrincipalDep, qm: QueryMetricsDep
+) -> Any:
     """Answer a question from the documents the caller may read."""
     started = time.perf_counter()
+    intent = "answer" if body.generate else "retrieval"
+    record = qm.recorder(started, intent=intent, mode=body.mode, generate=body.generate)
     if not body.generate:
-        return await run_in_threadpool(retrieval_only, c, body, principal, started)
-    prepared = await run_in_threadpool(prepare, c, body, principal)
+        return await run_in_threadpool(retrieval_only, c, body, principal, started, record)
+    prepared = await run_in_threadpool(cached, c, body, principal)  # needs no model, no queue
+    # Else 503 (breaker open) or 429 (queue full) at once.
+    admission = c.generation.admit() if prepared is None else NoAdmission()
+    if prepared is None:
+        prepared = await run_in_threadpool(admission.hold, prepare, c, body, principal)
     if body.stream:
         return StreamingResponse(
-            _events(c, prepared, started),
+            admission.bind(_events(c, prepared, started, record)),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
-    answer = await run_in_threadpool(c.answers.complete, prepared)
+    answer = await run_in_threadpool(admission.run, c.answers.complete, prepared)
+    record(answer)
     return payload(answer, started)
