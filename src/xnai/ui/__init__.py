@@ -1,0 +1,1 @@
+"""The chat UI: Chainlit mounted into the HTTP app at ``/chat`` (see ``xnai.ui.mount``)."""
