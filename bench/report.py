@@ -409,6 +409,65 @@ def load(data: dict[str, Any]) -> list[str]:
     return lines
 
 
+def voice(data: dict[str, Any]) -> list[str]:
+    """Speech to text speed per second of audio; time to the first audio of an answer."""
+    lines = [
+        f"Speech to text: Whisper (CTranslate2, int8, {fmt(data.get('threads'))} threads) on "
+        "the answer below spoken by Piper; the median of "
+        f"{fmt(data.get('runs'))} recognitions after a first call that loads the model "
+        "(and assembles Whisper base on its first use). WER is the word error rate of that "
+        "first call against the text.",
+        "",
+    ]
+    rows = [
+        (
+            f"`{r.get('name', model)}`",
+            fmt(r.get("first_call_s"), 2),
+            fmt(r.get("audio_s"), 2),
+            fmt(r.get("seconds_p50"), 3),
+            f"**{fmt(r.get('seconds_per_audio_second'), 3)}**",
+            f"{fmt(100 * (r.get('wer') or 0.0), 1)} %",
+        )
+        for model, r in data.get("speech_to_text", {}).items()
+    ]
+    lines += table(
+        ("model", "first call s", "audio s", "recognition s", "s per s of audio", "WER"), rows
+    )
+    lines += [
+        "Text to speech of a typical three-sentence answer, sentence by sentence: time to the "
+        "first audio chunk (what a listener waits for) and to the whole answer, median of "
+        f"{fmt(data.get('runs'))} runs with the voice loaded.",
+        "",
+    ]
+    rows = [
+        (
+            f"`{r.get('name', backend)}`",
+            fmt(r.get("load_s"), 2),
+            f"**{fmt(r.get('first_audio_ms_p50'), 0)}**",
+            fmt(r.get("first_audio_ms_max"), 0),
+            fmt(r.get("whole_answer_s_p50"), 2),
+            fmt(r.get("audio_s"), 1),
+            fmt(r.get("real_time_factor"), 3),
+        )
+        for backend, r in data.get("text_to_speech", {}).items()
+    ]
+    lines += table(
+        (
+            "voice",
+            "load s",
+            "first audio ms",
+            "first audio ms (max)",
+            "whole answer s",
+            "audio s",
+            "real-time factor",
+        ),
+        rows,
+    )
+    if data.get("answer"):
+        lines += [f"The answer: *{data['answer']}*", ""]
+    return lines
+
+
 SECTIONS: list[tuple[str, str, Callable[[dict[str, Any]], list[str]]]] = [
     ("scifact_train", "Retrieval quality: SciFact training queries", quality),
     ("ingest", "Ingest throughput", ingest),
@@ -416,6 +475,7 @@ SECTIONS: list[tuple[str, str, Callable[[dict[str, Any]], list[str]]]] = [
     ("generation", "Generation", generation),
     ("serve", "Server memory", serve),
     ("load", "Load over HTTP (locust)", load),
+    ("voice", "Voice: speech to text and text to speech", voice),
 ]
 
 

@@ -12,7 +12,9 @@ Sections (``--only`` picks some; the others keep their previous results):
   llama-cpp-python on the same prompt;
 - serve: peak memory of the ``xnai serve`` process;
 - load: locust (``bench/locustfile.py``) against ``xnai serve``, 50 users for a bounded time,
-  retrieval-only and end-to-end queries: p50/p95/p99 and error rate.
+  retrieval-only and end-to-end queries: p50/p95/p99 and error rate;
+- voice: speech to text seconds per second of audio (Whisper tiny.en and base) and time to
+  the first audio byte of a spoken three-sentence answer (Piper and espeak-ng).
 
 Progress goes to stderr; every section catches its own failure and reports it as an error.
 """
@@ -51,7 +53,7 @@ from bench.corpus import SOURCE_PREFIX, Corpus, load_repo_docs, load_scifact  # 
 from bench.metrics import evaluate, percentile  # noqa: E402
 from bench.raw_llama import run_record, summarise  # noqa: E402
 
-SECTIONS = ("quality", "ingest", "retrieval", "generation", "serve", "load")
+SECTIONS = ("quality", "ingest", "retrieval", "generation", "serve", "load", "voice")
 JSON_KEYS = {
     "quality": "scifact_train",
     "ingest": "ingest",
@@ -59,6 +61,7 @@ JSON_KEYS = {
     "generation": "generation",
     "serve": "serve",
     "load": "load",
+    "voice": "voice",
 }
 MIB = 1024 * 1024
 DEFAULT_SCIFACT = "../shared/eval/scifact"
@@ -170,6 +173,9 @@ def versions() -> dict[str, str]:
         "numpy",
         "fastapi",
         "uvicorn",
+        "faster-whisper",
+        "ctranslate2",
+        "piper-tts",
     ):
         with contextlib.suppress(PackageNotFoundError):
             out[dist] = version(dist)
@@ -810,6 +816,48 @@ class Bench:
     def questions(self) -> tuple[str, str]:
         return QUESTIONS["scifact" if self.is_scifact else "repo-docs"]
 
+    # -- voice -----------------------------------------------------------------------------
+
+    def voice(self) -> dict[str, Any]:
+        """Speech to text speed and accuracy per model; time to first audio per voice."""
+        from xnai.bootstrap import build_speech_to_text, build_text_to_speech
+        from xnai.config import load_settings
+        from xnai.services.voice import join_chunks, wav_bytes
+
+        def settings(**voice: Any) -> Any:
+            return load_settings(self.config, storage={"data_dir": self.data_dir}, voice=voice)
+
+        speech: dict[str, Any] = {}
+        for backend in VOICE_TTS:
+            self.settle()
+            tts = build_text_to_speech(settings(), backend)
+            assert tts is not None
+            speech[backend] = measure_tts(tts, VOICE_ANSWER)
+            log(
+                f"voice: {tts.name}: loaded in {speech[backend]['load_s']:.2f} s, first audio "
+                f"after {speech[backend]['first_audio_ms_p50']:.0f} ms (median)"
+            )
+        piper = build_text_to_speech(settings(), "piper")
+        assert piper is not None
+        clip = wav_bytes(*join_chunks(piper.synthesize(VOICE_ANSWER)))
+        recognition: dict[str, Any] = {}
+        for model in VOICE_STT:
+            self.settle()
+            stt = build_speech_to_text(settings(stt_model=model))
+            assert stt is not None
+            recognition[model] = measure_stt(stt, clip, VOICE_ANSWER)
+            log(
+                f"voice: whisper {model}: {recognition[model]['seconds_per_audio_second']:.3f} "
+                f"s per s of audio, WER {recognition[model]['wer']:.3f}"
+            )
+        return {
+            "runs": VOICE_RUNS,
+            "answer": VOICE_ANSWER,
+            "threads": load_settings(self.config).voice.stt_threads,
+            "text_to_speech": speech,
+            "speech_to_text": recognition,
+        }
+
     # -- everything ------------------------------------------------------------------------
 
     def run(self) -> dict[str, Any]:
@@ -821,7 +869,8 @@ class Bench:
         if (load := load_average()) is not None and load > 0.5:
             log(f"WARNING: load average {load:.2f}: other work is running, numbers will suffer")
         try:
-            self.load_corpus()
+            if self.selected - {"voice"}:  # the voice section needs no corpus
+                self.load_corpus()
             if self.is_scifact or {"generation", "serve", "load"} & self.selected:
                 self.do_ingest()
         except Exception as exc:
@@ -842,9 +891,69 @@ class Bench:
         self.section("ingest", self.ingest)
         self.section("retrieval", self.retrieval_in_process)
         self.server_phase()
+        self.section("voice", self.voice)
         if self.container is not None:
             self.container.close()
         return self.results
+
+
+VOICE_RUNS = 5
+VOICE_TTS = ("piper", "espeak")
+VOICE_STT = ("tiny.en", "base")
+# A typical spoken answer: three sentences of the kind the assistant gives.
+VOICE_ANSWER = (
+    "The server listens on port 8000 by default. You can change it in the server section "
+    "of the configuration file. Restart the service after the change so that it takes effect."
+)
+
+
+def measure_tts(tts: Any, text: str) -> dict[str, Any]:
+    """Load time, then time to the first audio chunk and to the whole text, per run."""
+    started = time.perf_counter()
+    _ = tts.sample_rate  # loads the voice
+    load_s = time.perf_counter() - started
+    first_ms: list[float] = []
+    total_s: list[float] = []
+    audio_s = 0.0
+    for _ in range(VOICE_RUNS):
+        started = time.perf_counter()
+        stream = tts.synthesize(text)
+        first = next(stream)
+        first_ms.append(1000 * (time.perf_counter() - started))
+        samples = len(first.pcm) // 2 + sum(len(c.pcm) // 2 for c in stream)
+        total_s.append(time.perf_counter() - started)
+        audio_s = samples / first.sample_rate
+    return {
+        "name": tts.name,
+        "load_s": load_s,
+        "first_audio_ms_p50": percentile(first_ms, 50),
+        "first_audio_ms_max": max(first_ms),
+        "whole_answer_s_p50": percentile(total_s, 50),
+        "audio_s": audio_s,
+        "real_time_factor": percentile(total_s, 50) / audio_s,
+    }
+
+
+def measure_stt(stt: Any, clip: bytes, reference: str) -> dict[str, Any]:
+    """Load time (with assembly), then recognition time per second of audio and WER."""
+    from tests.voice_helpers import word_error_rate
+
+    started = time.perf_counter()
+    first = stt.transcribe(clip)
+    cold_s = time.perf_counter() - started
+    seconds = []
+    for _ in range(VOICE_RUNS):
+        seconds.append(stt.transcribe(clip).seconds)
+    median = percentile(seconds, 50)
+    return {
+        "name": stt.name,
+        "first_call_s": cold_s,
+        "audio_s": first.duration_s,
+        "seconds_p50": median,
+        "seconds_per_audio_second": median / first.duration_s,
+        "wer": word_error_rate(reference, first.text),
+        "text": first.text,
+    }
 
 
 def wait_for_idle(minutes: float, threshold: float = 1.0) -> None:
@@ -1175,7 +1284,7 @@ def write_outputs(results: dict[str, Any], out_dir: Path, merge: bool, bench: Be
         "versions": versions(),
     }
     ordered = {"meta": merged.pop("meta")}
-    for key in ("scifact_train", "ingest", "retrieval", "generation", "serve", "load"):
+    for key in ("scifact_train", "ingest", "retrieval", "generation", "serve", "load", "voice"):
         if key in merged:
             ordered[key] = merged.pop(key)
     ordered.update(merged)

@@ -163,6 +163,30 @@ NOTES: dict[str, str] = {
     "a request at most this much once, then nothing until the next retry.",
     "redis.retry_interval": "Seconds between attempts to reach Redis again during an "
     "outage; meanwhile the service answers without the cache.",
+    "voice.stt_model": "Speech to text: `tiny.en` (fast, English only, 75 MB) or `base` "
+    "(more accurate, multilingual, 145 MB, assembled into `models.models_dir` and verified on "
+    "first use); `off`: none. Loaded on first use. See [Speak and listen](../how-to/voice.md).",
+    "voice.stt_threads": "CPU threads of Whisper (CTranslate2, int8).",
+    "voice.stt_beam_size": "Beam width of Whisper's decoding; 1 (greedy) is fastest and "
+    "was as accurate on our test sentences as 5.",
+    "voice.stt_language": "Language spoken (`en`, `de`, `fr` ...); empty: detected. "
+    "tiny.en understands English only.",
+    "voice.max_audio_seconds": "Recordings longer than this are refused (while decoding, "
+    "so a long file costs no more than this).",
+    "voice.tts_backend": "Text to speech: `piper` (the bundled en_US voice; falls back to "
+    "espeak-ng when piper-tts or the voice is not installed), `espeak` (espeak-ng: robotic, "
+    "tiny, instant), `kokoro` (needs `voice.kokoro_model` and `voice.kokoro_voices`), "
+    "`off`: no spoken answers.",
+    "voice.tts_threads": "CPU threads of Piper and Kokoro (onnxruntime).",
+    "voice.speaking_rate": "Speed of speech: 1.0 normal, 1.25 a quarter faster, 0.8 slower.",
+    "voice.piper_voice": "Another Piper voice: its `.onnx` file, with the `.onnx.json` "
+    "beside it; default the bundled `en_US-joe-medium`.",
+    "voice.espeak_voice": "Voice of espeak-ng (`espeak-ng --voices` lists them).",
+    "voice.kokoro_model": "The Kokoro model file (e.g. `kokoro-v1.0.onnx`); with "
+    '`voice.tts_backend = "kokoro"`.',
+    "voice.kokoro_voices": "The Kokoro voices file (e.g. `voices-v1.0.bin`).",
+    "voice.kokoro_voice": "Voice in the voices file (`af_heart`, `am_adam`, `bf_emma` ...).",
+    "voice.kokoro_lang": "Language of the Kokoro voice (`en-us`, `en-gb` ...).",
     "server.cors_origins": "Planned: browser origins allowed to call the API (no CORS "
     "headers are sent yet).",
 }

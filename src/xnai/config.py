@@ -265,6 +265,32 @@ class Redis(Section):
         return v
 
 
+class Voice(Section):
+    stt_model: Literal["tiny.en", "base", "off"] = Field(
+        default="tiny.en",
+        description="speech to text: tiny.en (fast, English) or base (more accurate); off: none",
+    )
+    stt_threads: int = Field(default=2, ge=1, description="CPU threads of speech to text")
+    stt_beam_size: int = Field(default=1, ge=1, le=10, description="1: greedy decoding")
+    stt_language: str = Field(
+        default="en", pattern=r"^([a-z]{2,3})?$", description="empty: detect (base only)"
+    )
+    max_audio_seconds: float = Field(
+        default=120.0, gt=0, description="longer recordings are refused"
+    )
+    tts_backend: Literal["piper", "espeak", "kokoro", "off"] = "piper"
+    tts_threads: int = Field(default=2, ge=1, description="CPU threads of piper and kokoro")
+    speaking_rate: float = Field(default=1.0, ge=0.5, le=2.0, description="1.0: normal speed")
+    piper_voice: Path | None = Field(
+        default=None, description="a Piper .onnx voice; default: the bundled en_US voice"
+    )
+    espeak_voice: str = Field(default="en-us", pattern=r"^[A-Za-z][A-Za-z0-9_+-]{0,39}$")
+    kokoro_model: Path | None = Field(default=None, description="the Kokoro .onnx model file")
+    kokoro_voices: Path | None = Field(default=None, description="the Kokoro voices file")
+    kokoro_voice: str = Field(default="af_heart", pattern=r"^[A-Za-z0-9_]{1,40}$")
+    kokoro_lang: str = Field(default="en-us", pattern=r"^[a-z]{2,3}(-[a-z]{2,3})?$")
+
+
 class Settings(BaseSettings):
     """The effective configuration of one process."""
 
@@ -282,6 +308,7 @@ class Settings(BaseSettings):
     storage: Storage = Storage()
     server: Server = Server()
     redis: Redis = Redis()
+    voice: Voice = Voice()
 
     # Relative paths are relative to the config file that set them (else the working dir).
     _base_dir: Path | None = PrivateAttr(default=None)

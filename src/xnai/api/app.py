@@ -77,7 +77,10 @@ def create_app(
     security.install(app, container)  # after the last router: every route declares access
     max_bytes = int(container.settings.server.max_body_mb * 1024 * 1024)
     app.add_middleware(BodyLimitMiddleware, max_bytes=max_bytes)
-    headers.install(app, hsts=container.settings.server.behind_tls_proxy)
+    # The chat UI (mounted at /chat by xnai.server) gets the same-origin page policy.
+    headers.install(
+        app, prefixes={"/chat": headers.UI_POLICY}, hsts=container.settings.server.behind_tls_proxy
+    )
     metrics.install_middleware(app, container)  # outside the body limit: counts 413s too
     app.add_middleware(QueryWatchMiddleware, container=container)  # anomaly detection
     request_ids.install(app)  # the very outermost: every line and response has the id

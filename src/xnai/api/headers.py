@@ -10,11 +10,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 # An API answers JSON and event streams: nothing in a response may load or frame anything.
 API_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'"
-# A same-origin web UI: its own scripts, styles, images and connections, nothing else.
+# A same-origin web UI (the chat): its own scripts, styles, images and connections (its
+# WebSocket included), nothing else. blob: carries the audio worklets and recordings the
+# page makes itself; no inline script, no eval, no other host.
 UI_CSP = (
-    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
-    "img-src 'self' data: blob:; font-src 'self' data:; connect-src 'self'; "
-    "object-src 'none'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'"
+    "default-src 'self'; script-src 'self' blob:; worker-src 'self' blob:; "
+    "style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; font-src 'self' data:; "
+    "media-src 'self' blob:; connect-src 'self'; object-src 'none'; frame-ancestors 'none'; "
+    "base-uri 'self'; form-action 'self'"
 )
 HSTS = "max-age=31536000"
 

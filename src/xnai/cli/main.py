@@ -21,6 +21,7 @@ from xnai.cli import collections as collections_cli
 from xnai.cli import compliance as compliance_cli
 from xnai.cli import keys as keys_cli
 from xnai.cli import users as users_cli
+from xnai.cli import voice as voice_cli
 from xnai.cli.context import ConfigOpt, container, err, out, reset, settings, state
 from xnai.config import redacted
 from xnai.domain.errors import XnaiError
@@ -43,6 +44,7 @@ app.add_typer(compliance_cli.app, name="compliance")
 app.add_typer(compliance_cli.privacy_app, name="privacy")
 app.add_typer(keys_cli.app, name="keys")
 app.add_typer(users_cli.app, name="users")
+voice_cli.register(app)
 
 
 @app.callback()
@@ -199,7 +201,7 @@ def serve(
     host: Annotated[str | None, typer.Option(help="bind address")] = None,
     port: Annotated[int | None, typer.Option(help="port")] = None,
 ) -> None:
-    """Serve the HTTP API."""
+    """Serve the HTTP API and the chat UI (http://127.0.0.1:8000/chat)."""
     import uvicorn
 
     s = settings()
@@ -209,7 +211,7 @@ def serve(
         os.environ["XNAI_SERVER__HOST"] = host
     configure_logging(s)  # JSON lines to stderr and <data_dir>/logs/xnai.log
     uvicorn.run(
-        "xnai.api.app:app_from_environment",
+        "xnai.server:app_from_environment",  # the HTTP API and the chat UI at /chat
         factory=True,
         host=host or s.server.host,
         port=port or s.server.port,
