@@ -97,6 +97,20 @@ def test_uploads_left_by_a_previous_run_are_removed(container: Container, env: N
     assert not stale.exists()
 
 
+def test_conversation_files_live_outside_the_data_directory(
+    container: Container, env: None
+) -> None:
+    mount.prepare(container)
+    link = mount.home_dir(container) / ".files"
+    first = link.resolve()
+    assert link.is_symlink() and first.is_dir()
+    assert not first.is_relative_to(container.settings.data_dir.resolve())
+    assert stat.S_IMODE(first.stat().st_mode) == 0o700
+    (first / "passage.txt").write_text("quoted document text")
+    mount.prepare(container)  # the next start forgets the previous run's files
+    assert not first.exists() and link.resolve() != first
+
+
 def test_the_login_form_asks_for_a_username_and_explains_a_lockout() -> None:
     texts = json.loads(mount.translations())["auth"]["login"]
     assert texts["form"]["email"]["label"] == "Username"

@@ -12,6 +12,7 @@ One process serves one chat: Chainlit keeps its state in module globals.
 
 from __future__ import annotations
 
+import atexit
 import importlib.util
 import json
 import logging
@@ -20,6 +21,7 @@ import os
 import re
 import shutil
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -80,9 +82,7 @@ def prepare(container: Container, path: str = PATH) -> Path:
     """Write the chat's home folder and point Chainlit at it (before it is imported)."""
     home = home_dir(container)
     home.mkdir(parents=True, exist_ok=True, mode=0o700)
-    files = home / ".files"
-    if files.exists():  # uploads of a previous run that ended without cleaning up
-        shutil.rmtree(files, ignore_errors=True)
+    place_files(home / ".files")
     _write(home / ".chainlit" / "config.toml", chainlit_config(container, path))
     _write(home / ".chainlit" / "translations" / "en-US.json", translations())
     readme = (ASSETS / "chainlit.md").read_text(encoding="utf-8")
@@ -104,6 +104,25 @@ def prepare(container: Container, path: str = PATH) -> Path:
         }
     )
     return home
+
+
+def place_files(link: Path) -> Path:
+    """Chainlit keeps the elements of a conversation (quoted passages, dropped files) in
+    ``<home>/.files`` as plain files. Point that at a fresh owner-only folder in memory
+    (``/dev/shm``) when there is one, else in the system's temporary folder, so plain
+    document text never lands in the encrypted data directory; the folder of a previous run
+    goes first, and this one when the process ends."""
+    if link.is_symlink():
+        shutil.rmtree(link.resolve(), ignore_errors=True)
+        link.unlink()
+    elif link.exists():  # an older layout: a real folder inside the data directory
+        shutil.rmtree(link, ignore_errors=True)
+    shm = Path("/dev/shm")
+    where = shm if shm.is_dir() and os.access(shm, os.W_OK) else None
+    target = Path(tempfile.mkdtemp(prefix="xnai-chat-", dir=where))  # mode 0700
+    link.symlink_to(target, target_is_directory=True)
+    atexit.register(shutil.rmtree, target, ignore_errors=True)
+    return target
 
 
 def _write(path: Path, text: str) -> None:
