@@ -177,11 +177,11 @@ def test_whisper_base_is_assembled_verified_and_repaired(tmp_path: Path, spoken_
         byte = f.read(1)
         f.seek(1000)
         f.write(bytes([byte[0] ^ 0xFF]))
-    damaged = model_files._hash_file(model)
+    damaged = model_files.hash_file(model)
     model_files.whisper_base_dir(tmp_path)  # trusted by size
-    assert model_files._hash_file(model) == damaged
+    assert model_files.hash_file(model) == damaged
     model_files.whisper_base_dir(tmp_path, verify=True)  # re-hashed, so rebuilt
-    assert model_files._hash_file(model) == model_files.WHISPER_BASE[0].sha256
+    assert model_files.hash_file(model) == model_files.WHISPER_BASE[0].sha256
 
 
 def test_the_container_loads_voice_models_on_first_use(

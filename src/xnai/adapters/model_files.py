@@ -181,7 +181,7 @@ def _existing_is_good(spec: Preset, target: Path, *, verify: bool) -> bool:
         return False
     if not verify or spec.sha256 is None:
         return True
-    return _hash_file(target) == spec.sha256
+    return hash_file(target) == spec.sha256
 
 
 def _sizes(paths: list[Path]) -> list[int]:
@@ -199,7 +199,7 @@ def _write_checked(spec: Preset, parts: list[Path], target: Path) -> None:
     """Stream the parts into a temp file, verify it, then atomically move it into place."""
     tmp = temp_sibling(target)
     try:
-        size, digest = _concatenate(parts, tmp)
+        size, digest = concatenate(parts, tmp)
         _check(spec, parts, size, digest)
         os.replace(tmp, target)
     except BaseException:
@@ -208,7 +208,7 @@ def _write_checked(spec: Preset, parts: list[Path], target: Path) -> None:
     fsync_dir(target.parent)
 
 
-def _concatenate(parts: list[Path], tmp: Path) -> tuple[int, str]:
+def concatenate(parts: list[Path], tmp: Path) -> tuple[int, str]:
     """Write the parts to ``tmp`` (mode 0o600, fsynced); return its size and sha256."""
     digest = hashlib.sha256()
     size = 0
@@ -241,7 +241,7 @@ def _check(spec: Preset, parts: list[Path], size: int, digest: str) -> None:
         )
 
 
-def _hash_file(path: Path) -> str:
+def hash_file(path: Path) -> str:
     """sha256 of a file, read in blocks."""
     digest = hashlib.sha256()
     with path.open("rb") as src:

