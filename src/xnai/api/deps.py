@@ -9,8 +9,8 @@ from fastapi import Depends, Request
 from xnai.bootstrap import Container
 
 
-def get_container(request: Request) -> Container:
-    """The application's container."""
+async def get_container(request: Request) -> Container:
+    """The application's container (a plain attribute: no worker thread needed)."""
     return request.app.state.container
 
 

@@ -147,7 +147,7 @@ class QueryMetrics:
         return max(c.score for c in answer.citations) >= self.min_score
 
 
-def query_metrics(request: Request) -> QueryMetrics:
+async def query_metrics(request: Request) -> QueryMetrics:
     """The query metrics of this app."""
     recorder: QueryMetrics = request.app.state.xnai_query_metrics
     return recorder

@@ -22,6 +22,7 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
+from starlette.concurrency import run_in_threadpool
 from starlette.routing import BaseRoute, Mount
 
 from xnai.bootstrap import Container
@@ -45,23 +46,26 @@ class Guard:
         """What the route needs, as published in ``x-permission``."""
         return self.permission.value if self.permission is not None else self.kind
 
-    def check(self, request: Request) -> None:
-        """Raise AuthenticationError (401) or PermissionDeniedError (403) unless allowed."""
+    async def check(self, request: Request) -> None:
+        """Raise AuthenticationError (401) or PermissionDeniedError (403) unless allowed.
+
+        Runs on the event loop: a credential verified within the last second costs no
+        database access, anything else is verified in a worker thread."""
         if self.kind == PUBLIC:
             return
         try:
-            auth = authenticate(request)
+            auth = await verify(request)
         except AuthenticationError:
             count_violation(request, "unauthenticated")
             raise
         if self.kind == ENROLLING:
             return
         if auth.restricted:
-            _denied(request, auth.principal, "mfa_enrolment")
+            await run_in_threadpool(_denied, request, auth.principal, "mfa_enrolment")
             raise MfaEnrolmentRequiredError(ENROL_FIRST)
         permission = self.permission
         if permission is not None and not auth.principal.can(permission):
-            _denied(request, auth.principal, permission.value)
+            await run_in_threadpool(_denied, request, auth.principal, permission.value)
             raise PermissionDeniedError(
                 f"the role {auth.principal.role.value} lacks the {permission.value} permission"
             )
@@ -99,8 +103,8 @@ def client_ip(request: Request) -> str | None:
     return request.client.host if request.client else None
 
 
-def authenticate(request: Request) -> Authenticated:
-    """The verified credential of this request (checked once, then cached on it)."""
+async def verify(request: Request) -> Authenticated:
+    """The verified credential of this request (checked once, then kept on it)."""
     cached = getattr(request.state, "xnai_auth", None)
     if isinstance(cached, Authenticated):
         return cached
@@ -108,22 +112,24 @@ def authenticate(request: Request) -> Authenticated:
     if token is None:
         raise AuthenticationError("authentication required: send Authorization: Bearer <token>")
     container: Container = request.app.state.container
-    auth = container.auth.authenticate(token)
+    auth = container.auth.recently_verified(token)
+    if auth is None:
+        auth = await run_in_threadpool(container.auth.authenticate, token)
     request.state.xnai_auth = auth
     return auth
 
 
-def current_principal(request: Request) -> Principal:
+async def current_principal(request: Request) -> Principal:
     """The signed-in principal; 403 while they must still enrol in MFA."""
-    auth = authenticate(request)
+    auth = await verify(request)
     if auth.restricted:
         raise MfaEnrolmentRequiredError(ENROL_FIRST)
     return auth.principal
 
 
-def enrolling_principal(request: Request) -> Principal:
+async def enrolling_principal(request: Request) -> Principal:
     """The signed-in principal, even one who must still enrol in MFA."""
-    return authenticate(request).principal
+    return (await verify(request)).principal
 
 
 PrincipalDep = Annotated[Principal, Depends(current_principal)]
