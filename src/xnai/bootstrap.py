@@ -756,6 +756,14 @@ def build_auth(
     )
 
 
+def storage_outage_errors() -> tuple[type[Exception], ...]:
+    """Errors of the database adapter that mean it cannot be reached now (refused or lost
+    connections, a locked SQLite file, an exhausted pool): the API answers them with 503."""
+    from sqlalchemy import exc
+
+    return (exc.OperationalError, exc.InterfaceError, exc.TimeoutError)
+
+
 def build_embedder(settings: Settings) -> Embedder:
     """The configured embedder."""
     m = settings.models

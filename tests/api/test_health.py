@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fastapi.testclient import TestClient
+from sqlalchemy import create_engine
 
 from xnai.api.app import create_app
 from xnai.bootstrap import Container
@@ -39,3 +40,20 @@ def test_ready_reports_a_model_that_failed_to_load(make_container, tmp_path) -> 
     assert r.status_code == 503
     assert r.json()["status"] == "degraded"
     assert "missing.gguf" in r.json()["components"]["llm"]["error"]
+
+
+def test_a_database_outage_is_a_503_with_retry_after(client: TestClient, seeded: Container) -> None:
+    assert client.get("/v1/documents").status_code == 200  # the credential is verified now
+    live = seeded.kb.repo.engine
+    seeded.kb.repo.engine = create_engine(
+        "postgresql+psycopg://postgres@127.0.0.1:1/none", connect_args={"connect_timeout": 1}
+    )
+    try:
+        down = client.delete("/v1/documents/d_missing")
+    finally:
+        seeded.kb.repo.engine.dispose()
+        seeded.kb.repo.engine = live
+    assert down.status_code == 503, down.text
+    assert down.headers["Retry-After"] == "5"
+    assert down.json() == {"error": "storage temporarily unavailable", "retry_after": 5}
+    assert client.delete("/v1/documents/d_missing").status_code == 404  # back by itself

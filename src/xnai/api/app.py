@@ -24,7 +24,7 @@ from xnai.api.routes import (
     users,
 )
 from xnai.api.watch import QueryWatchMiddleware
-from xnai.bootstrap import Container, build, prepare_process
+from xnai.bootstrap import Container, build, prepare_process, storage_outage_errors
 from xnai.config import load_settings
 
 log = logging.getLogger("xnai.api")
@@ -69,7 +69,7 @@ def create_app(
         openapi_url=None,  # served by security.install: public on a loopback address only
     )
     app.state.container = container
-    errors.install(app)
+    errors.install(app, unavailable=storage_outage_errors())
     for module in (health, query, openai_compat, documents, auth, users, collections, admin):
         app.include_router(module.router)
     app.include_router(alerts.router)

@@ -75,8 +75,24 @@ def response_details(exc: XnaiError, code: int) -> tuple[dict[str, str] | None, 
     return ({"Retry-After": "5"} if code == 503 else None), {}
 
 
-def install(app: FastAPI) -> None:
-    """Register the exception handlers."""
+STORAGE_RETRY_AFTER = 5
+
+
+def install(app: FastAPI, *, unavailable: tuple[type[Exception], ...] = ()) -> None:
+    """Register the exception handlers; ``unavailable`` are the storage errors that mean
+    the database cannot be reached right now (503, try again), not a bug (500)."""
+
+    async def _storage_down(request: Request, exc: Exception) -> JSONResponse:
+        log.warning("storage unavailable on %s %s: %s", request.method, request.url.path, exc)
+        count_error(request, exc, 503)
+        return JSONResponse(
+            error_body("storage temporarily unavailable", retry_after=STORAGE_RETRY_AFTER),
+            status_code=503,
+            headers={"Retry-After": str(STORAGE_RETRY_AFTER)},
+        )
+
+    for kind in unavailable:
+        app.add_exception_handler(kind, _storage_down)
 
     @app.exception_handler(XnaiError)
     async def _domain(request: Request, exc: XnaiError) -> JSONResponse:
