@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Callable, Iterable, Iterator
-from pathlib import Path
+from pathlib import Path, PurePath
 
 from xnai.domain.errors import DocumentError, XnaiError
 from xnai.domain.models import LoadedDocument
@@ -120,3 +121,37 @@ def passes_checks(
     except XnaiError:
         return False
     return True
+
+
+# Control, format (bidi overrides, zero-width), surrogate, private-use and unassigned
+# characters, and line or paragraph separators: invisible or misleading in a name.
+_HIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
+MAX_NAME_BYTES = 160  # with a 64-character digest, a stored name stays under 255 bytes
+MAX_SUFFIX_CHARS = 16
+
+
+def safe_name(filename: str | None) -> str:
+    """The base name of an uploaded file, made harmless; refuses names with nothing left.
+
+    Compatibility forms are folded first (a full-width solidus becomes '/'), then both
+    separators split the name and only its last part is kept; hidden characters go and
+    long names are shortened, keeping a short extension. The name only labels the
+    document (``upload:<name>``); stored files are named by the server.
+    """
+    text = unicodedata.normalize("NFKC", filename or "")
+    text = "".join(ch for ch in text if unicodedata.category(ch) not in _HIDDEN_CATEGORIES)
+    name = PurePath(text.replace("\\", "/")).name.strip().rstrip(". ")
+    if not name.strip("."):
+        raise XnaiError(f"invalid upload file name {filename!r}")
+    return _shorten(name)
+
+
+def _shorten(name: str) -> str:
+    """``name`` cut to MAX_NAME_BYTES of UTF-8, keeping its extension when that is short."""
+    if len(name.encode()) <= MAX_NAME_BYTES:
+        return name
+    suffix = PurePath(name).suffix
+    if len(suffix) > MAX_SUFFIX_CHARS:
+        suffix = ""
+    stem = name[: len(name) - len(suffix)].encode()[: MAX_NAME_BYTES - len(suffix.encode())]
+    return stem.decode(errors="ignore").rstrip(". ") + suffix

@@ -2,28 +2,19 @@
 
 from __future__ import annotations
 
-import unicodedata
-from pathlib import Path, PurePath
+from pathlib import Path
 
-# Control, format (bidi overrides, zero-width), surrogate, private-use and unassigned
-# characters, and line or paragraph separators: invisible or misleading in a name.
-_HIDDEN = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
-MAX_NAME_BYTES = 160
+from xnai.domain.errors import XnaiError
+from xnai.services.sources import safe_name
 
 
 def upload_name(filename: str) -> str:
-    """The base name of a dropped file without hidden characters, at most 160 bytes
-    (keeping its extension); ``upload`` when nothing is left."""
-    text = unicodedata.normalize("NFKC", filename)
-    text = "".join(ch for ch in text if unicodedata.category(ch) not in _HIDDEN)
-    name = PurePath(text.replace("\\", "/")).name.strip().rstrip(". ")
-    if not name.strip("."):
+    """The harmless base name of a dropped file (as for HTTP uploads); ``upload`` when
+    nothing is left of it."""
+    try:
+        return safe_name(filename)
+    except XnaiError:
         return "upload"
-    if len(name.encode()) <= MAX_NAME_BYTES:
-        return name
-    suffix = PurePath(name).suffix if len(PurePath(name).suffix) <= 16 else ""
-    stem = name[: len(name) - len(suffix)].encode()[: MAX_NAME_BYTES - len(suffix.encode())]
-    return stem.decode(errors="ignore").rstrip(". ") + suffix
 
 
 def read_upload(path: Path, max_bytes: int) -> bytes:

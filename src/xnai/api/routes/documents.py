@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import unicodedata
 from functools import partial
-from pathlib import PurePath
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request, UploadFile
@@ -13,9 +11,12 @@ from starlette.concurrency import run_in_threadpool
 from xnai.api.deps import ContainerDep
 from xnai.api.security import PrincipalDep, client_ip, count_violation, require
 from xnai.bootstrap import Container
-from xnai.domain.errors import NotFoundError, XnaiError
+from xnai.domain.errors import NotFoundError
 from xnai.domain.models import Document
 from xnai.domain.rbac import Permission, Principal
+from xnai.services.sources import MAX_NAME_BYTES, safe_name
+
+__all__ = ["MAX_NAME_BYTES", "router", "safe_name"]
 
 router = APIRouter(tags=["documents"])
 
@@ -82,37 +83,3 @@ async def upload_documents(
         "failed": [{"source": s, "error": e} for s, e in failed],
         "generation": report.generation,
     }
-
-
-# Control, format (bidi overrides, zero-width), surrogate, private-use and unassigned
-# characters, and line or paragraph separators: invisible or misleading in a name.
-_HIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
-MAX_NAME_BYTES = 160  # with a 64-character digest, a stored name stays under 255 bytes
-MAX_SUFFIX_CHARS = 16
-
-
-def safe_name(filename: str | None) -> str:
-    """The base name of an uploaded file, made harmless; refuses names with nothing left.
-
-    Compatibility forms are folded first (a full-width solidus becomes '/'), then both
-    separators split the name and only its last part is kept; hidden characters go and
-    long names are shortened, keeping a short extension. The name only labels the
-    document (``upload:<name>``); stored files are named by the server.
-    """
-    text = unicodedata.normalize("NFKC", filename or "")
-    text = "".join(ch for ch in text if unicodedata.category(ch) not in _HIDDEN_CATEGORIES)
-    name = PurePath(text.replace("\\", "/")).name.strip().rstrip(". ")
-    if not name.strip("."):
-        raise XnaiError(f"invalid upload file name {filename!r}")
-    return _shorten(name)
-
-
-def _shorten(name: str) -> str:
-    """``name`` cut to MAX_NAME_BYTES of UTF-8, keeping its extension when that is short."""
-    if len(name.encode()) <= MAX_NAME_BYTES:
-        return name
-    suffix = PurePath(name).suffix
-    if len(suffix) > MAX_SUFFIX_CHARS:
-        suffix = ""
-    stem = name[: len(name) - len(suffix)].encode()[: MAX_NAME_BYTES - len(suffix.encode())]
-    return stem.decode(errors="ignore").rstrip(". ") + suffix
