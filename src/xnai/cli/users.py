@@ -17,7 +17,6 @@ from xnai.bootstrap import Container
 from xnai.cli.context import container, err, out
 from xnai.domain.errors import InvalidInputError
 from xnai.domain.rbac import LOCAL_ADMIN, Role
-from xnai.services.auth import UserSummary
 
 app = typer.Typer(help="Manage user accounts, roles and lockouts.", no_args_is_help=True)
 
@@ -64,7 +63,7 @@ def list_users(
     """Every user with role, state, MFA and lockout."""
     users = container().auth.users(LOCAL_ADMIN)
     if as_json:
-        out.print_json(json.dumps([_json(u) for u in users]))
+        out.print_json(json.dumps([u.as_dict() for u in users]))
         return
     for u in users:
         state = "enabled" if u.enabled else "disabled"
@@ -142,15 +141,3 @@ def _print_once(username: str, password: str | None) -> None:
         f"[yellow]The password of {escape(username)} is shown only this once and is not "
         "stored.[/yellow]"
     )
-
-
-def _json(u: UserSummary) -> dict[str, object]:
-    return {
-        "user_id": u.user_id,
-        "username": u.username,
-        "role": u.role.value,
-        "enabled": u.enabled,
-        "mfa_enrolled": u.mfa_enrolled,
-        "created_at": u.created_at.isoformat(),
-        "locked_until": u.locked_until.isoformat() if u.locked_until else None,
-    }

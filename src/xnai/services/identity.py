@@ -96,6 +96,19 @@ class UserSummary:
     mfa_enrolled: bool
     locked_until: datetime | None
 
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form (what the API, the command line and exports show)."""
+        return {
+            "user_id": self.user_id,
+            "username": self.username,
+            "role": self.role.value,
+            "enabled": self.enabled,
+            "created_at": self.created_at.isoformat(),
+            "password_changed_at": self.password_changed_at.isoformat(),
+            "mfa_enrolled": self.mfa_enrolled,
+            "locked_until": self.locked_until.isoformat() if self.locked_until else None,
+        }
+
 
 class IdentityCore:
     """The repository, hasher, clock, audit sink and key ring, and what both halves share."""

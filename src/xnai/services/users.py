@@ -168,16 +168,8 @@ class UserAdmin(IdentityCore):
     def account_record(self, ref: str) -> dict[str, Any]:
         """What the store keeps about a user, without password hash or secrets (export)."""
         user = self._target(ref)
-        summary = self._summary(user)
         return {
-            "user_id": user.user_id,
-            "username": user.username,
-            "role": user.role.value,
-            "enabled": user.enabled,
-            "created_at": user.created_at.isoformat(),
-            "password_changed_at": user.password_changed_at.isoformat(),
-            "mfa_enrolled": user.mfa_enrolled,
-            "locked_until": summary.locked_until.isoformat() if summary.locked_until else None,
+            **self._summary(user).as_dict(),
             "sessions": [
                 {
                     "session_id": s.session_id,

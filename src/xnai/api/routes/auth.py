@@ -53,16 +53,7 @@ class NewApiKey(Strict):
 
 def user_json(u: UserSummary) -> dict[str, Any]:
     """A user as JSON (never a secret)."""
-    return {
-        "user_id": u.user_id,
-        "username": u.username,
-        "role": u.role.value,
-        "enabled": u.enabled,
-        "created_at": u.created_at.isoformat(),
-        "password_changed_at": u.password_changed_at.isoformat(),
-        "mfa_enrolled": u.mfa_enrolled,
-        "locked_until": _iso(u.locked_until),
-    }
+    return u.as_dict()
 
 
 def key_json(k: ApiKeyRecord) -> dict[str, Any]:
