@@ -20,7 +20,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, fields
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from xnai.domain.access import AccessScope
 from xnai.domain.cache import Cache
@@ -36,6 +36,7 @@ from xnai.services.retrieval import Retriever
 log = logging.getLogger("xnai.cache")
 
 T = TypeVar("T")
+V = TypeVar("V")
 
 ANSWER_PREFIX = "answer:"
 ENTRY_VERSION = 1
@@ -76,6 +77,20 @@ class IndexVersion:
         return memo[1]
 
 
+class _Inner(Generic[V]):
+    """An attribute of the wrapped answer service, read and written through."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, obj: CachedAnswerService, owner: type | None = None) -> V:
+        value: V = getattr(obj.inner, self.name)
+        return value
+
+    def __set__(self, obj: CachedAnswerService, value: V) -> None:
+        setattr(obj.inner, self.name, value)
+
+
 class CachedAnswerService(AnswerService):
     """An ``AnswerService`` that answers repeated questions from a ``Cache``.
 
@@ -107,41 +122,10 @@ class CachedAnswerService(AnswerService):
 
     # The parts of the inner service, read and written through, so code that swaps one
     # (a test's audit sink, say) changes the service that does the work.
-    @property
-    def retriever(self) -> Retriever:
-        """The inner service's retriever."""
-        return self.inner.retriever
-
-    @retriever.setter
-    def retriever(self, value: Retriever) -> None:
-        self.inner.retriever = value
-
-    @property
-    def model(self) -> ChatModel:
-        """The inner service's chat model."""
-        return self.inner.model
-
-    @model.setter
-    def model(self, value: ChatModel) -> None:
-        self.inner.model = value
-
-    @property
-    def policy(self) -> AnswerPolicy:
-        """The inner service's answer policy."""
-        return self.inner.policy
-
-    @policy.setter
-    def policy(self, value: AnswerPolicy) -> None:
-        self.inner.policy = value
-
-    @property
-    def audit(self) -> AuditSink | None:
-        """The inner service's audit sink."""
-        return self.inner.audit
-
-    @audit.setter
-    def audit(self, value: AuditSink | None) -> None:
-        self.inner.audit = value
+    retriever = _Inner[Retriever]()
+    model = _Inner[ChatModel]()
+    policy = _Inner[AnswerPolicy]()
+    audit = _Inner[AuditSink | None]()
 
     # -- answering --------------------------------------------------------------------------
 
