@@ -42,6 +42,18 @@ from xnai.domain.rbac import Role
 
 metadata = MetaData()
 
+
+def _owner() -> Column[str]:
+    """The user a session or API key belongs to (removed with the user)."""
+    return Column(
+        "user_id",
+        String(32),
+        ForeignKey("users.user_id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    )
+
+
 users = Table(
     "users",
     metadata,
@@ -61,13 +73,7 @@ sessions = Table(
     "sessions",
     metadata,
     Column("session_id", String(32), primary_key=True),
-    Column(
-        "user_id",
-        String(32),
-        ForeignKey("users.user_id", ondelete="CASCADE"),
-        nullable=False,
-        index=True,
-    ),
+    _owner(),
     Column("secret_hash", String(64), nullable=False),
     Column("created_at", Float, nullable=False),
     Column("last_seen_at", Float, nullable=False),
@@ -79,13 +85,7 @@ api_keys = Table(
     "api_keys",
     metadata,
     Column("key_id", String(32), primary_key=True),
-    Column(
-        "user_id",
-        String(32),
-        ForeignKey("users.user_id", ondelete="CASCADE"),
-        nullable=False,
-        index=True,
-    ),
+    _owner(),
     Column("name", String(64), nullable=False),
     Column("secret_hash", String(64), nullable=False),
     Column("created_at", Float, nullable=False),
