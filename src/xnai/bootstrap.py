@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
-from functools import partial
+from functools import cached_property, partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -370,9 +370,11 @@ class Container:
             max_age_days=self.settings.enterprise.security.key_max_age_days,
         )
 
-    @property
+    @cached_property
     def state(self) -> JsonStateFile:
-        """Last runs of scheduled jobs (``<data_dir>/compliance/state.json``)."""
+        """Last runs of scheduled jobs and the last configuration seen
+        (``<data_dir>/compliance/state.json``): one object, so its lock serialises every
+        read-modify-write of the file in this process."""
         from xnai.adapters.storage.state import JsonStateFile
 
         return JsonStateFile(self.settings.data_dir / "compliance" / "state.json")
