@@ -106,3 +106,21 @@ def test_config_show_redacts_secrets(env: Path, monkeypatch: pytest.MonkeyPatch)
     assert shown["models"]["openai_api_key"] == "**********"
     assert "sk-secret-123" not in out
     assert shown["enterprise"]["circuit_breaker"] == {"fail_max": 3, "reset_timeout": 60.0}
+
+
+def test_output_lines_stay_whole_on_a_narrow_terminal(
+    env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from xnai.cli import context
+
+    for console in (context.out, context.err):
+        monkeypatch.setattr(console, "_width", 30)
+    lib = tmp_path / "a-folder-with-a-rather-long-name" / "and-another-level"
+    lib.mkdir(parents=True)
+    (lib / "empty-but-with-a-long-name.md").write_bytes(b"")
+    code, out = invoke("ingest", str(lib))
+    assert code == 1
+    failed = [line for line in out.splitlines() if line.startswith("failed")]
+    assert len(failed) == 1 and failed[0].split()[1].endswith("empty-but-with-a-long-name.md:")
+    assert "empty file" in failed[0]
+    assert "0 added, 0 replaced, 0 unchanged, 1 failed; 0 chunks" in out

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from tests.cli.output import plain
 from tests.voice_helpers import opus_recording, read_wav, word_error_rate
 from xnai.cli.main import app
 from xnai.domain.errors import ConfigError, DocumentError, InvalidInputError
@@ -72,7 +73,7 @@ def test_transcribe_refuses_files_that_are_not_audio(env: Path, tmp_path: Path) 
     assert isinstance(result.exception, DocumentError)
     assert "unsupported audio (declared audio/x-wav)" in str(result.exception)
     missing = runner.invoke(app, ["transcribe", str(tmp_path / "none.wav")])
-    assert missing.exit_code == 2 and "does not exist" in missing.output
+    assert missing.exit_code == 2 and "does not exist" in plain(missing.output)
 
 
 def test_say_refuses_empty_text_and_a_voice_that_is_off(

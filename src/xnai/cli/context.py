@@ -11,8 +11,9 @@ from rich.console import Console
 from xnai.bootstrap import Container, build
 from xnai.config import Settings, load_settings
 
-out = Console()
-err = Console(stderr=True)
+# Lines stay whole whatever the terminal width: a pipe or a log gets them unbroken.
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
 state: dict[str, Any] = {"config": None}
 
 ConfigOpt = Annotated[
