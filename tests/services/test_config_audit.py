@@ -15,12 +15,12 @@ def _config_events(c: Container) -> list[dict[str, object]]:
 
 
 def test_first_run_then_only_changes_are_recorded(container: Container) -> None:
-    first = container.note_config()
+    first = container.config_audit.note_config()
     assert "rag.top_k" in first
-    assert container.note_config() == []
+    assert container.config_audit.note_config() == []
     container.settings.rag.top_k = 9
     container.settings.models.openai_api_key = SecretStr("sk-very-secret-value")
-    changed = container.note_config()
+    changed = container.config_audit.note_config()
     assert changed == ["models.openai_api_key", "rag.top_k"]
     events = _config_events(container)
     assert [e["details"]["first"] for e in events] == [True, False]  # type: ignore[index]
