@@ -84,7 +84,7 @@ def main() -> None:
 
     settings = load_settings(args.config, storage={"data_dir": args.data_dir})
     container = build(settings)
-    container.open_index()
+    container.startup.open_index()
     rag = settings.rag
 
     def prepare(question: str, max_tokens: int) -> Any:
@@ -110,7 +110,7 @@ def main() -> None:
     load_started = time.perf_counter()
     llm = llama_cpp.Llama(model_path=str(path), n_ctx=4096, n_threads=2, n_batch=512, verbose=False)
     load_s = time.perf_counter() - load_started
-    # The same warm-up the service does (bootstrap.Container.warm_up): one token of "Hi".
+    # The same warm-up the service does (services.startup.Startup.warm_up): one token of "Hi".
     for _ in llm.create_chat_completion(
         messages=[{"role": "user", "content": "Hi"}], max_tokens=1, stream=True
     ):

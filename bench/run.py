@@ -345,7 +345,7 @@ class Bench:
 
         settings = load_settings(self.config, storage={"data_dir": self.data_dir}, **sections)
         container = build(settings)
-        container.open_index()
+        container.startup.open_index()
         return container
 
     def do_ingest(self) -> None:

@@ -139,10 +139,10 @@ def prepare(root: Path, reset_timeout: float) -> Setup:
     doc.write_text(DOCUMENT, encoding="utf-8")
     c = build(load_settings(setup.config))
     try:
-        c.open_index()
+        c.startup.open_index()
         password = secrets.token_urlsafe(24)
         c.auth.create_user(LOCAL_ADMIN, "chaos", Role.ADMIN, password)
-        c.ingest_files([doc], user="chaos")
+        c.ingestion.ingest_files([doc], user="chaos")
         setup.token = c.auth.login("chaos", password).token
     finally:
         c.close()

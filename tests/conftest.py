@@ -38,7 +38,7 @@ def make_container(tmp_path: Path) -> Iterator[Callable[..., Container]]:
 
     def factory(data_dir: Path | None = None, **sections: dict[str, Any]) -> Container:
         c = build(make_settings(data_dir or tmp_path / "data", **sections))
-        c.open_index()
+        c.startup.open_index()
         made.append(c)
         return c
 

@@ -86,7 +86,7 @@ def run_ingest(corpus: Path, env: dict[str, str], kill_after: float | None) -> i
 def assert_consistent(data_dir: Path) -> dict[str, str]:
     container = build(make_settings(data_dir))
     try:
-        container.open_index()  # what a restarted process does first
+        container.startup.open_index()  # what a restarted process does first
         assert check(container.kb) == []
         leftovers = [p for p in data_dir.rglob("*") if p.name.startswith(TMP_MARK)]
         assert leftovers == []

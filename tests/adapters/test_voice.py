@@ -20,9 +20,8 @@ from xnai.adapters.voice.whisper_stt import WhisperSpeechToText, decode
 from xnai.bootstrap import Container, build_speech_to_text, build_text_to_speech
 from xnai.domain.errors import ConfigError, DocumentError, ModelError
 from xnai.domain.voice import AudioChunk, SpeechToText, TextToSpeech
+from xnai.services.lazy import LazySpeechToText, LazyTextToSpeech
 from xnai.services.voice import (
-    LazySpeechToText,
-    LazyTextToSpeech,
     SentenceSpeech,
     join_chunks,
     wav_bytes,

@@ -269,7 +269,7 @@ def test_erasure_drops_every_cached_answer(cached: Container, client: TestClient
     namespace = cached.settings.redis.namespace
     assert len(_keys(namespace, "answer:")) == 2
     token_for(cached, "leaver", Role.VIEWER)
-    cached.privacy().erase("leaver", actor="admin")
+    cached.privacy.erase("leaver", actor="admin")
     assert _keys(namespace, "answer:") == []
     calls = model_calls(cached)
     ask(client)
@@ -279,7 +279,7 @@ def test_erasure_drops_every_cached_answer(cached: Container, client: TestClient
 def test_ingest_writes_the_collection_checkpoint(
     cached: Container, namespace: str, tmp_path: Path
 ) -> None:
-    report = cached.ingest_uploads([("notes.md", b"# Notes\n\nPumps hum.\n")], user="cli")
+    report = cached.ingestion.ingest_uploads([("notes.md", b"# Notes\n\nPumps hum.\n")], user="cli")
     assert report.ok
     client = redis.Redis.from_url(SHARED_URL, decode_responses=True)
     key = f"{namespace}:snapshot:default"
@@ -293,7 +293,7 @@ def test_ingest_writes_the_collection_checkpoint(
     doc = tmp_path / "more.md"
     doc.write_text("# More\n\nValves click.\n", encoding="utf-8")
     cached.access.create("team")
-    cached.ingest_files([doc], user="cli", collection="team")
+    cached.ingestion.ingest_files([doc], user="cli", collection="team")
     checkpoints = cached.checkpoints
     assert checkpoints is not None
     assert set(checkpoints.read_all(cached.access.collections())) == {"default", "team"}

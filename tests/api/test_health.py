@@ -21,7 +21,7 @@ def test_ready_is_503_until_the_model_is_loaded(seeded: Container) -> None:
         assert r.status_code == 503
         assert r.headers["retry-after"] == "5"
         assert r.json()["components"]["llm"]["ready"] is False
-        seeded.warm_up()
+        seeded.startup.warm_up()
         r = tc.get("/ready")
         assert r.status_code == 200
         body = r.json()
@@ -34,7 +34,7 @@ def test_ready_reports_a_model_that_failed_to_load(make_container, tmp_path) -> 
         tmp_path / "d",
         models={"llm_backend": "llama_cpp", "llm_path": str(tmp_path / "missing.gguf")},
     )
-    c.warm_up()
+    c.startup.warm_up()
     with TestClient(create_app(c, warm=False)) as tc:
         r = tc.get("/ready")
     assert r.status_code == 503

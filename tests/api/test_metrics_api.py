@@ -240,8 +240,8 @@ def test_ingest_is_counted(seeded: Container, anonymous: TestClient, tmp_path: P
     library = tmp_path / "library"
     library.mkdir()
     (library / "turbines.md").write_text("# Turbines\n\nThe turbine hall has four units.\n")
-    first = seeded.ingest_files(seeded.document_files([library]), user="tester")
-    seeded.ingest_files(seeded.document_files([library]), user="tester")
+    first = seeded.ingestion.ingest_files(seeded.ingestion.document_files([library]), user="tester")
+    seeded.ingestion.ingest_files(seeded.ingestion.document_files([library]), user="tester")
     s = scrape(anonymous)
     assert value(s, "xoe_ingest_chunks_total") == first.chunks_added > 0
     assert value(s, "xoe_ingest_documents_total", result="added") == 1

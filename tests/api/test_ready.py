@@ -28,7 +28,7 @@ def ready(c: Container) -> tuple[int, dict]:
 def warm(container: Container) -> Container:
     """A loaded container that reports into an in-memory recorder."""
     container.metrics = RecordingMetrics()
-    container.warm_up()
+    container.startup.warm_up()
     return container
 
 
@@ -130,7 +130,7 @@ def test_a_model_that_failed_to_load_is_degraded(
         models={"llm_backend": "llama_cpp", "llm_path": str(tmp_path / "missing.gguf")},
     )
     c.metrics = RecordingMetrics()
-    c.warm_up()
+    c.startup.warm_up()
     code, body = ready(c)
     assert (code, body["status"]) == (503, "degraded")
     assert body["components"]["llm"]["status"] == "error"
@@ -142,7 +142,7 @@ def test_redis_when_configured_is_checked_for_real(
 ) -> None:
     up = make_container(tmp_path / "up", redis={"url": "redis://127.0.0.1:6379/12"})
     up.metrics = RecordingMetrics()
-    up.warm_up()
+    up.startup.warm_up()
     code, body = ready(up)
     assert (code, body["status"]) == (200, "ready")
     assert body["components"]["redis"] == {"configured": True, "status": "ok"}
@@ -150,7 +150,7 @@ def test_redis_when_configured_is_checked_for_real(
 
     down = make_container(tmp_path / "down", redis={"url": f"redis://127.0.0.1:{free_port()}/0"})
     down.metrics = RecordingMetrics()
-    down.warm_up()
+    down.startup.warm_up()
     code, body = ready(down)
     # The service answers without its cache: still ready, but degraded.
     assert (code, body["status"]) == (200, "degraded")

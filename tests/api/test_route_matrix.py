@@ -66,7 +66,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     empty.write_text("", encoding="utf-8")
     settings = load_settings(empty, models=FAKES, storage={"data_dir": tmp / "data"})
     c = build(settings)
-    c.open_index()
+    c.startup.open_index()
     c.auth.hasher = FAST_HASHER
     clock = FakeClock()
     c.auth.clock = clock

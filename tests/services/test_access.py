@@ -186,11 +186,11 @@ def test_into_collection_places_sources_and_refuses_silent_moves(container: Cont
 def test_ingest_files_into_a_collection(container: Container, tmp_path: Path) -> None:
     container.access.create("team", readable_users=["alice"])
     (tmp_path / "n.md").write_text("# Notes\n\nThe harbour opens at dawn.\n")
-    report = container.ingest_files([tmp_path / "n.md"], user="t", collection="team")
+    report = container.ingestion.ingest_files([tmp_path / "n.md"], user="t", collection="team")
     assert report.ok and len(report.added) == 1
     doc = next(iter(container.kb.snapshot.documents.values()))
     assert doc.collection == "team"
-    again = container.ingest_files([tmp_path / "n.md"], user="t", collection="default")
+    again = container.ingestion.ingest_files([tmp_path / "n.md"], user="t", collection="default")
     assert not again.ok and "remove it first" in again.failed[0][1]
 
 
@@ -198,8 +198,8 @@ def test_uploads_outside_default_are_named_by_collection(container: Container) -
     container.access.create("a")
     container.access.create("b")
     data = b"Minutes of the harbour committee."
-    container.ingest_uploads([("notes.txt", data + b" A")], user="t", collection="a")
-    container.ingest_uploads([("notes.txt", data + b" B")], user="t", collection="b")
+    container.ingestion.ingest_uploads([("notes.txt", data + b" A")], user="t", collection="a")
+    container.ingestion.ingest_uploads([("notes.txt", data + b" B")], user="t", collection="b")
     docs = {d.source: d.collection for d in container.kb.snapshot.documents.values()}
     assert docs == {"upload:a/notes.txt": "a", "upload:b/notes.txt": "b"}
 

@@ -248,13 +248,13 @@ def test_the_container_audits_uploads_and_deletions(container: Container) -> Non
     assert isinstance(container.audit, Auditor)
     editor = Principal("u_ed", "erin", Role.EDITOR)
     admin = Principal("u_ad", "ada", Role.ADMIN)
-    report = container.ingest_uploads(
+    report = container.ingestion.ingest_uploads(
         [("notes.md", b"# Notes\n\nThe valve opens at noon.\n"), ("bad.exe", b"MZ")],
         user="erin",
         principal=editor,
         source_ip="198.51.100.4",
     )
-    doc = container.remove_document(report.added[0], principal=admin)
+    doc = container.ingestion.remove_document(report.added[0], principal=admin)
     ingest, delete = container.audit.tail(2)
     assert (ingest["event_type"], ingest["user_id"], ingest["source_ip"]) == (
         "ingest",

@@ -71,10 +71,10 @@ def library(tmp_path: Path, canaries: Canaries) -> Path:
 
 
 def ingest_library(c: Container, lib: Path, canaries: Canaries) -> None:
-    report = c.ingest_files(c.document_files([lib]), user="tester")
+    report = c.ingestion.ingest_files(c.ingestion.document_files([lib]), user="tester")
     assert report.failed == () and len(report.added) == 3
     upload = f"# {canaries.title['up']}\n\nVolcanoes vent sulfur. Token {canaries.body['up']}.\n"
-    report = c.ingest_uploads([("upload.md", upload.encode())], user="tester")
+    report = c.ingestion.ingest_uploads([("upload.md", upload.encode())], user="tester")
     assert report.failed == () and len(report.added) == 1
 
 
@@ -115,7 +115,7 @@ def assert_everything_readable(c: Container, canaries: Canaries) -> None:
     assert manifest is not None
     assert {e["title"] for e in manifest["documents"].values()} >= set(canaries.title.values())
     for path in (c.settings.data_dir / "originals").iterdir():
-        assert canaries.body["up"].encode() in c.read_original(path)
+        assert canaries.body["up"].encode() in c.originals.read(path)
 
 
 @pytest.fixture
@@ -216,7 +216,7 @@ def test_a_flipped_byte_in_an_original_is_an_integrity_error(filled: Container) 
     (path,) = (filled.settings.data_dir / "originals").iterdir()
     flip_file(path)
     with pytest.raises(IntegrityError, match=path.name):
-        filled.read_original(path)
+        filled.originals.read(path)
 
 
 def test_a_flipped_byte_in_the_manifest_is_an_integrity_error(filled: Container) -> None:
@@ -300,16 +300,16 @@ def test_rotate_reencrypts_everything_and_retires_the_old_key(
     filled: Container, make_container: MakeContainer, canaries: Canaries
 ) -> None:
     data = filled.settings.data_dir
-    filled.audit = audit = RecordingAudit()
+    filled.key_rotation.audit = audit = RecordingAudit()
     (old_key,) = master_keys(data)
     old_id = filled.keyring.mac_key("audit_logs")[0]
     old = ciphertexts(data)
-    report = filled.key_rotation().rotate(user_id="admin-1")
+    report = filled.key_rotation.rotate(user_id="admin-1")
     assert not report.resumed and report.retired == (old_id,)
     assert report.rewritten["documents and chunks"] > 0 and report.rewritten["files"] >= 5
     (new_key,) = master_keys(data)
     assert new_key != old_key and report.key_id != old_id
-    states = {k.key_id: k.state for k in filled.key_rotation().status().keys}
+    states = {k.key_id: k.state for k in filled.key_rotation.status().keys}
     assert states == {report.key_id: KeyState.CURRENT, old_id: KeyState.RETIRED}
     assert old_ciphertext_on_disk(data, old) == []
     assert_only_readable_with(data, new_key, filled)
@@ -330,13 +330,13 @@ def test_an_interrupted_rotation_stays_readable_and_a_second_rotate_completes_it
 ) -> None:
     data = filled.settings.data_dir
     old = ciphertexts(data)
-    added = filled.key_rotation().keyring.add_key()  # the new key is on the ring ...
+    added = filled.key_rotation.keyring.add_key()  # the new key is on the ring ...
     assert filled.kb.repo.reencrypt() > 0  # type: ignore[attr-defined]  # only the database
-    status = make_container(data).key_rotation().status()
+    status = make_container(data).key_rotation.status()
     assert status.rotation_pending and status.current.key_id == added.key_id
     assert_everything_readable(make_container(data), canaries)  # a restart mid-rotation
     assert old_ciphertext_on_disk(data, old)  # the files still have the old key's tokens
-    report = make_container(data).key_rotation().rotate()
+    report = make_container(data).key_rotation.rotate()
     assert report.resumed and report.key_id == added.key_id and len(report.retired) == 1
     assert old_ciphertext_on_disk(data, old) == []
     assert_everything_readable(make_container(data), canaries)
@@ -368,7 +368,7 @@ class LockProbe:
 
 def rotation(c: Container, stores: list[Any], audit: RecordingAudit) -> KeyRotation:
     return KeyRotation(
-        c.key_rotation().keyring, [*c.encrypted_stores, *stores], c.kb.store.lock, audit
+        c.key_rotation.keyring, [*c.encrypted_stores, *stores], c.kb.store.lock, audit
     )
 
 
@@ -394,11 +394,11 @@ def test_a_running_server_follows_a_rotation_made_by_another_process(
 ) -> None:
     data = filled.settings.data_dir
     server = make_container(data)
-    make_container(data).key_rotation().rotate()  # `xnai keys rotate` in another process
+    make_container(data).key_rotation.rotate()  # `xnai keys rotate` in another process
     (new_key,) = master_keys(data)
     extra = tmp_path / "extra.md"
     extra.write_text("# Otters\n\nOtters hold hands while they sleep.\n")
-    assert server.ingest_files([extra], user="tester").added
+    assert server.ingestion.ingest_files([extra], user="tester").added
     assert_only_readable_with(data, new_key, server)
     assert_everything_readable(make_container(data), canaries)
 

@@ -228,7 +228,9 @@ def test_files_from_disk_are_checked_before_parsing(container: Container, tmp_pa
     (lib / "bomb.docx").write_bytes(
         zip_of({"[Content_Types].xml": b"<Types/>", "word/document.xml": bytes(20 * 2**20)})
     )
-    report = container.ingest_files(container.document_files([lib]), user="tester")
+    report = container.ingestion.ingest_files(
+        container.ingestion.document_files([lib]), user="tester"
+    )
     failed = {Path(source).name: str(error) for source, error in report.failed}
     assert [Path(s).name for s in report.added] == ["good.md"]
     assert failed["tool.pdf"].endswith("the file is an ELF executable, not a PDF document")
@@ -243,5 +245,5 @@ def test_configured_archive_limits_reach_the_ingest(
     c = make_container(ingest={"max_archive_members": 5})
     path = tmp_path / "memo.docx"
     make_docx(path, paragraphs=["Lunch is at noon."])
-    report = c.ingest_files([path], user="tester")
+    report = c.ingestion.ingest_files([path], user="tester")
     assert "over the limit of 5" in str(report.failed[0][1])

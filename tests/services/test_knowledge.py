@@ -14,7 +14,7 @@ from xnai.services.consistency import check
 
 
 def ingest(c: Container, *paths: Path) -> IngestReport:
-    return c.ingest_files(c.document_files(list(paths)), user="tester")
+    return c.ingestion.ingest_files(c.ingestion.document_files(list(paths)), user="tester")
 
 
 @pytest.fixture

@@ -56,7 +56,7 @@ class Records:
 def _ingest(c: Container, folder: Path, name: str, text: str, user: str) -> None:
     path = folder / name
     path.write_text(text, encoding="utf-8")
-    assert c.ingest_files([path], user=user).ok
+    assert c.ingestion.ingest_files([path], user=user).ok
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from xnai.services.retention import RetentionJob
 def _ingest(c: Container, folder: Path, name: str, text: str) -> None:
     path = folder / name
     path.write_text(text, encoding="utf-8")
-    report = c.ingest_files([path], user="tester")
+    report = c.ingestion.ingest_files([path], user="tester")
     assert report.ok and report.added
 
 

@@ -10,9 +10,9 @@ import pytest
 from tests.voice_helpers import read_wav, word_error_rate
 from xnai.domain.errors import ModelError
 from xnai.domain.voice import AudioChunk, Transcript
+from xnai.services.lazy import LazySpeechToText
 from xnai.services.voice import (
     LONG_SENTENCE,
-    LazySpeechToText,
     join_chunks,
     pcm_seconds,
     speakable,

@@ -101,7 +101,7 @@ def build_container(data_dir: Path) -> Container:
         storage={"data_dir": data_dir},
     )
     c = build(settings)
-    c.open_index()
+    c.startup.open_index()
     c.auth.hasher = Argon2Hasher(time_cost=1, memory_cost=1024, parallelism=1)
     for name, role in USERS.items():
         if c.auth.repo.user_by_name(name) is None:
@@ -111,10 +111,12 @@ def build_container(data_dir: Path) -> Container:
     guarded.model = FakeChatModel(context_size=settings.models.n_ctx, reply=scripted)
     enrol_mfa(c, "mona", data_dir.parent / "mona.totp")
     # Uploaded, so sources are named upload:<file> (no folder of this machine on screen).
-    uploads = [(p.name, p.read_bytes()) for p in c.document_files([ROOT / p for p in LIBRARY])]
+    uploads = [
+        (p.name, p.read_bytes()) for p in c.ingestion.document_files([ROOT / p for p in LIBRARY])
+    ]
     hostile = f"# {XSS_TITLE}\n\nThe zebra archive stores striped xss samples in vault nine.\n"
     uploads.append(("hostile.md", hostile.encode()))
-    report = c.ingest_uploads(uploads, user="tests", principal=LOCAL_ADMIN)
+    report = c.ingestion.ingest_uploads(uploads, user="tests", principal=LOCAL_ADMIN)
     assert not report.failed, report.failed
     c.speech_to_text = FakeSpeechToText()  # type: ignore[attr-defined]
     c.text_to_speech = FakeTextToSpeech()  # type: ignore[attr-defined]

@@ -91,7 +91,7 @@ def test_answers_stay_within_the_principals_collections(
 ) -> None:
     c.access.create("board", readable_users=["alice"], writable_users=["alice"])
     secret = b"# Merger\n\nThe zeppelin merger closes on the ninth of March.\n"
-    report = c.ingest_uploads([("merger.md", secret)], user="t", collection="board")
+    report = c.ingestion.ingest_uploads([("merger.md", secret)], user="t", collection="board")
     assert report.added
     question = "When does the zeppelin merger close?"
     viewer, admin = chat("victor"), chat("alice")

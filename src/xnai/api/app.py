@@ -45,7 +45,9 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         if warm:
-            threading.Thread(target=container.warm_up, name="xnai-warm-up", daemon=True).start()
+            threading.Thread(
+                target=container.startup.warm_up, name="xnai-warm-up", daemon=True
+            ).start()
         if jobs is not None:
             jobs.start()
         stop_metrics = metrics.start_port_server(container) if metrics_port else None
@@ -91,6 +93,6 @@ def app_from_environment() -> FastAPI:
     """Factory for ``uvicorn --factory``: settings from config file and environment."""
     prepare_process()
     container = build(load_settings())
-    container.open_index()
-    container.note_config()
+    container.startup.open_index()
+    container.config_audit.note_config()
     return create_app(container, metrics_port=True)

@@ -24,7 +24,7 @@ def run(
     as_json: JsonOpt = False,
 ) -> None:
     """Inspect this installation for a framework; exit 1 when a check fails."""
-    report = container().compliance().run(framework.lower(), user_id="local")
+    report = container().compliance.run(framework.lower(), user_id="local")
     if as_json:
         out.print_json(json.dumps(report.as_dict()))
     else:
@@ -45,7 +45,7 @@ def run(
 @app.command("retention")
 def retention() -> None:
     """Remove documents, credentials and audit lines older than the retention period."""
-    report = container().retention().run(user_id="local")
+    report = container().retention.run(user_id="local")
     out.print_json(json.dumps(report.as_dict()))
 
 
@@ -57,7 +57,7 @@ def export(
     ] = None,
 ) -> None:
     """Everything stored about a user, as JSON."""
-    data = json.dumps(container().privacy().export(user, actor="local"), indent=2)
+    data = json.dumps(container().privacy.export(user, actor="local"), indent=2)
     if output is None:
         out.print_json(data)
         return
@@ -77,5 +77,5 @@ def erase(
     """Erase a user's documents everywhere and their account; pseudonymise the audit log."""
     if not yes:
         typer.confirm(f"Erase every document and the account of {user}?", abort=True)
-    report = container().privacy().erase(user, actor="local")
+    report = container().privacy.erase(user, actor="local")
     out.print_json(json.dumps(report.as_dict()))

@@ -38,6 +38,6 @@ def container() -> Container:
     """The wired application, with the committed index loaded."""
     if "container" not in state:
         c = build(settings())
-        c.open_index()
+        c.startup.open_index()
         state["container"] = c
     return state["container"]

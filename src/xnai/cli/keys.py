@@ -21,7 +21,7 @@ def status(
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
 ) -> None:
     """Show the master keys: ids, states and ages (never the keys themselves)."""
-    st = container().key_rotation().status()
+    st = container().key_rotation.status()
     age = st.age_days()
     if as_json:
         payload = {
@@ -53,7 +53,7 @@ def status(
 @app.command("rotate")
 def rotate() -> None:
     """Make a new master key, re-encrypt everything under it and retire the old one."""
-    report = container().key_rotation().rotate(user_id=LOCAL_ADMIN.user_id)
+    report = container().key_rotation.rotate(user_id=LOCAL_ADMIN.user_id)
     verb = "completed the unfinished rotation to" if report.resumed else "rotated to"
     out.print(f"{verb} key {report.key_id}")
     for name, count in report.rewritten.items():

@@ -68,7 +68,7 @@ def init() -> None:
     out.print(f"master key      {key_file if key_file else 'from enterprise.security.master_key'}")
     out.print(f"index           generation {c.kb.snapshot.generation}")
     users_cli.create_first_admin(c)
-    c.note_config()
+    c.config_audit.note_config()
     if s.models.llm_backend == "llama_cpp":
         from xnai.bootstrap import model_path
 
@@ -90,10 +90,10 @@ def ingest(
     missing = [p for p in paths if not p.exists()]
     for p in missing:
         err.print(f"[red]not found[/red] {p}")
-    files = c.document_files([p for p in paths if p.exists()])
+    files = c.ingestion.document_files([p for p in paths if p.exists()])
     with _progress() as bar:
         task = bar.add_task("ingesting", total=len(files))
-        report = c.ingest_files(
+        report = c.ingestion.ingest_files(
             files,
             user=user,
             progress=lambda n: bar.advance(task, n),
@@ -134,7 +134,9 @@ def remove(ref: Annotated[str, typer.Argument(help="document id or source path")
     c = container()
     known = c.kb.repo.document(ref) or c.kb.repo.document_by_source(ref)
     # A path names its source by absolute path, whether or not the file still exists.
-    doc = c.remove_document(ref if known else str(Path(ref).resolve()), principal=LOCAL_ADMIN)
+    doc = c.ingestion.remove_document(
+        ref if known else str(Path(ref).resolve()), principal=LOCAL_ADMIN
+    )
     out.print(f"removed {doc.doc_id} ({doc.source}); {len(doc.chunk_ids)} chunks")
 
 

@@ -262,3 +262,31 @@ class AuditSink(Protocol):
     ) -> None:
         """Append one event; raise only when the trail cannot be written."""
         ...
+
+
+class OriginalsStore(Protocol):
+    """Uploaded files as received, content-addressed by sha256 and encrypted at rest."""
+
+    def keep(self, name: str, data: bytes) -> Path:
+        """Store ``data`` (once per content) under the suffix of ``name``; where it is."""
+        ...
+
+    def read(self, path: Path) -> bytes:
+        """The bytes of a stored file; IntegrityError when tampered with."""
+        ...
+
+    def forget(self, sha256: str) -> int:
+        """Remove the stored files of one content hash; how many were removed."""
+        ...
+
+
+class StateStore(Protocol):
+    """Named JSON values kept between runs (last runs of jobs, the configuration seen)."""
+
+    def get(self, key: str) -> Any:
+        """The value stored under ``key``, or None."""
+        ...
+
+    def set(self, key: str, value: Any) -> None:
+        """Store ``value`` (JSON-serialisable) under ``key``."""
+        ...

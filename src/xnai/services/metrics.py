@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from collections import defaultdict
 
-from xnai.domain.metrics import SPECS
+from xnai.domain.metrics import SPECS, Metrics
 
 
 def _key(labels: dict[str, str]) -> tuple[tuple[str, str], ...]:
@@ -53,3 +53,8 @@ class RecordingMetrics:
         """A counter's or gauge's current value (0 when never set)."""
         key = _key(labels)
         return self.counters.get(name, {}).get(key, self.gauges.get(name, {}).get(key, 0.0))
+
+
+def report_health(metrics: Metrics, component: str, healthy: bool) -> None:
+    """``xoe_component_health_status{component}`` after a component changed state."""
+    metrics.set("xoe_component_health_status", 1.0 if healthy else 0.0, component=component)

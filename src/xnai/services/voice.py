@@ -1,16 +1,14 @@
-"""Speech around the voice ports: sentence streaming, speakable text, WAV, lazy loading."""
+"""Speech around the voice ports: sentence streaming, speakable text, WAV."""
 
 from __future__ import annotations
 
 import io
 import re
-import threading
 import wave
-from collections.abc import Callable, Iterable, Iterator
-from typing import Generic, TypeVar
+from collections.abc import Iterable, Iterator
 
 from xnai.domain.errors import ModelError
-from xnai.domain.voice import AudioChunk, SpeechToText, TextToSpeech, Transcript
+from xnai.domain.voice import AudioChunk, TextToSpeech
 
 # Words whose trailing period does not end a sentence.
 ABBREVIATIONS = frozenset(
@@ -113,59 +111,6 @@ class SentenceSpeech:
             for chunk in self.engine.synthesize(sentence):
                 if chunk.pcm:
                     yield chunk
-
-
-T = TypeVar("T")
-
-
-class _Lazy(Generic[T]):
-    """Builds a heavy object on first use, once, even from several threads."""
-
-    def __init__(self, factory: Callable[[], T], name: str) -> None:
-        self._factory = factory
-        self._value: T | None = None
-        self._lock = threading.Lock()
-        self.name = name  # the configured name until loaded, then the loaded one's
-
-    @property
-    def loaded(self) -> bool:
-        """Whether the object is built."""
-        return self._value is not None
-
-    def load(self) -> T:
-        """Build (once) and return the object."""
-        if self._value is None:
-            with self._lock:
-                if self._value is None:
-                    value = self._factory()
-                    self.name = str(getattr(value, "name", self.name))
-                    self._value = value
-        return self._value
-
-
-class LazySpeechToText(_Lazy[SpeechToText]):
-    """Speech to text whose model loads on the first transcription."""
-
-    def transcribe(self, audio: bytes, *, mime: str = "audio/wav") -> Transcript:
-        """Transcribe with the loaded model."""
-        return self.load().transcribe(audio, mime=mime)
-
-
-class LazyTextToSpeech(_Lazy[TextToSpeech]):
-    """Text to speech whose voice loads on the first synthesis (or sample rate query)."""
-
-    @property
-    def sample_rate(self) -> int:
-        """The loaded voice's sample rate."""
-        return self.load().sample_rate
-
-    @sample_rate.setter
-    def sample_rate(self, value: int) -> None:
-        self.load().sample_rate = value
-
-    def synthesize(self, text: str) -> Iterator[AudioChunk]:
-        """Synthesize with the loaded voice."""
-        return self.load().synthesize(text)
 
 
 def join_chunks(chunks: Iterable[AudioChunk]) -> tuple[bytes, int]:

@@ -277,7 +277,7 @@ class ChatHandlers:
         lines: list[str] = []
         for done, element in enumerate(files, start=1):
             name = upload_name(str(element.name or "upload"))
-            data = read_upload(Path(element.path), self.c.max_file_bytes)
+            data = read_upload(Path(element.path), self.c.ingestion.max_file_bytes)
             _discard([element])
             try:
                 report = await asyncio.to_thread(conversation.upload, [(name, data)])

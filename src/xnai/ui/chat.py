@@ -295,7 +295,7 @@ class Conversation:
                 f"the role {principal.role.value} may not add documents: ask an editor or admin"
             )
         self.c.access.check_write(principal, self.collection)
-        report = self.c.ingest_uploads(
+        report = self.c.ingestion.ingest_uploads(
             files,
             user=principal.user_id,
             collection=self.collection,

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Callable
 from pathlib import Path
+
+from xnai.domain.errors import ConfigError
 
 TMP_MARK = ".tmp-"
 FILE_MODE = 0o600
@@ -85,3 +88,15 @@ def restrict_tree(path: Path) -> None:
         for name in files:
             os.chmod(os.path.join(root, name), FILE_MODE)
     os.chmod(path, DIR_MODE)
+
+
+def existing_file(path: Path, setting: str) -> Path:
+    """``path`` when it is a file; ConfigError naming ``setting`` otherwise."""
+    if not path.is_file():
+        raise ConfigError(f"{setting}: no such file: {path}")
+    return path
+
+
+def build_once(target: Path, build: Callable[[Path], Path]) -> Path:
+    """``target`` when it exists, else what ``build(target)`` makes."""
+    return target if target.is_file() else build(target)

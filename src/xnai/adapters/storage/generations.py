@@ -25,6 +25,7 @@ from xnai.adapters.storage.fsutil import (
 )
 from xnai.domain.errors import IntegrityError
 from xnai.domain.keys import USER_DATA
+from xnai.domain.layout import DataLayout
 from xnai.domain.ports import KeyRing
 
 _GEN = re.compile(r"^gen-(\d{6,})$")
@@ -35,10 +36,11 @@ class FileIndexStore:
 
     def __init__(self, data_dir: Path, keyring: KeyRing | None = None) -> None:
         self._keyring = keyring
-        self.root = ensure_dir(data_dir / "index")
-        self.knowledge = ensure_dir(data_dir / "knowledge")
-        self.pointer = self.root / "CURRENT"
-        self.manifest_path = self.knowledge / "ingest_manifest.json"
+        layout = DataLayout(data_dir)
+        self.root = ensure_dir(layout.index)
+        self.knowledge = ensure_dir(layout.knowledge)
+        self.pointer = layout.index_pointer
+        self.manifest_path = layout.manifest
         self._lock_path = self.root / ".writer.lock"
 
     @contextmanager

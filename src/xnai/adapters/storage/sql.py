@@ -37,6 +37,7 @@ from sqlalchemy import (
 
 from xnai.domain.errors import IntegrityError
 from xnai.domain.keys import USER_DATA
+from xnai.domain.layout import DataLayout
 from xnai.domain.models import Chunk, Document
 from xnai.domain.ports import KeyRing
 
@@ -86,7 +87,7 @@ _ENCRYPTED_CHUNK = ("text", "heading")
 
 def sqlite_url(data_dir: Path) -> str:
     """Default database location inside the data directory."""
-    return f"sqlite:///{data_dir / 'xnai.db'}"
+    return DataLayout(data_dir).sqlite_url
 
 
 class SqlDocumentRepository:

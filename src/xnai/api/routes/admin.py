@@ -21,14 +21,14 @@ MANAGE = Permission.MANAGE_USERS
 @router.get("/v1/admin/compliance/{framework}", dependencies=[require(ADMIN)])
 async def compliance(framework: str, principal: PrincipalDep, c: ContainerDep) -> dict[str, Any]:
     """Run the self-audit of one framework (gdpr, soc2, ccpa, iso27001) now."""
-    report = await run_in_threadpool(c.compliance().run, framework, user_id=principal.user_id)
+    report = await run_in_threadpool(c.compliance.run, framework, user_id=principal.user_id)
     return report.as_dict()
 
 
 @router.post("/v1/admin/retention", dependencies=[require(ADMIN)])
 async def retention(principal: PrincipalDep, c: ContainerDep) -> dict[str, Any]:
     """Enforce the retention period now (the server also runs it daily)."""
-    report = await run_in_threadpool(c.retention().run, user_id=principal.user_id)
+    report = await run_in_threadpool(c.retention.run, user_id=principal.user_id)
     return report.as_dict()
 
 
@@ -50,11 +50,11 @@ async def audit_verify(c: ContainerDep) -> dict[str, Any]:
 @router.get("/v1/admin/users/{username}/export", dependencies=[require(MANAGE)])
 async def export_user(username: str, principal: PrincipalDep, c: ContainerDep) -> dict[str, Any]:
     """Everything stored about a user, as JSON (right of access and portability)."""
-    return await run_in_threadpool(c.privacy().export, username, actor=principal.user_id)
+    return await run_in_threadpool(c.privacy.export, username, actor=principal.user_id)
 
 
 @router.post("/v1/admin/users/{username}/erase", dependencies=[require(MANAGE)])
 async def erase_user(username: str, principal: PrincipalDep, c: ContainerDep) -> dict[str, Any]:
     """Erase a user's documents everywhere and their account; pseudonymise their audit lines."""
-    report = await run_in_threadpool(c.privacy().erase, username, actor=principal.user_id)
+    report = await run_in_threadpool(c.privacy.erase, username, actor=principal.user_id)
     return report.as_dict()

@@ -45,7 +45,7 @@ def _remove(c: Container, ref: str, principal: Principal, source_ip: str | None)
     if found is None:
         raise NotFoundError(f"no document with id or source {ref!r}")
     c.access.check_remove(principal, found)
-    return c.remove_document(found.doc_id, principal=principal, source_ip=source_ip)
+    return c.ingestion.remove_document(found.doc_id, principal=principal, source_ip=source_ip)
 
 
 @router.post("/v1/documents", status_code=201, dependencies=[require(Permission.WRITE_DOCUMENTS)])
@@ -63,9 +63,9 @@ async def upload_documents(
     for f in files:
         name = safe_name(f.filename)
         # Read one byte past the limit: enough to know it is too large, no more.
-        uploads.append((name, await f.read(c.max_file_bytes + 1)))
+        uploads.append((name, await f.read(c.ingestion.max_file_bytes + 1)))
     ingest = partial(
-        c.ingest_uploads,
+        c.ingestion.ingest_uploads,
         uploads,
         user=principal.user_id,
         collection=collection,

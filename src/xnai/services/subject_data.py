@@ -1,0 +1,70 @@
+"""Where a data subject's personal data lives, for export and erasure."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from xnai.domain.access import CollectionStore
+from xnai.domain.errors import NotFoundError
+from xnai.domain.models import Document
+from xnai.domain.ports import AuditSink, OriginalsStore
+from xnai.domain.rbac import LOCAL_ADMIN
+from xnai.services.audit import Auditor
+from xnai.services.privacy import Subject, SubjectData
+from xnai.services.users import UserAdmin
+
+
+def subject_data(
+    users: UserAdmin,
+    audit: AuditSink,
+    originals: OriginalsStore,
+    collections: CollectionStore,
+    forget_cached: Callable[[], object],
+) -> SubjectData:
+    """The accounts, audit trail, stored originals, cached answers and collection grants
+    that may hold a subject's personal data."""
+
+    def find(ref: str) -> Subject | None:
+        try:
+            record = users.account_record(ref)
+        except NotFoundError:
+            return None
+        return Subject(record["user_id"], record["username"])
+
+    def forget_account(subject: Subject) -> None:
+        users.erase_account(LOCAL_ADMIN, subject.user_id)
+
+    def audit_events(subject: Subject) -> list[dict[str, Any]]:
+        if isinstance(audit, Auditor):
+            return audit.events_about(subject.user_id, also=[subject.username])
+        return []
+
+    def pseudonymise(subject: Subject) -> int:
+        if isinstance(audit, Auditor):
+            return audit.pseudonymise(subject.user_id, also=[subject.username])
+        return 0
+
+    def forget_original(doc: Document) -> int:
+        return originals.forget(doc.sha256)
+
+    def forget_cached_answers() -> None:
+        forget_cached()
+
+    def readable_collections(subject: Subject) -> list[str]:
+        return [
+            col.name
+            for col in collections.list()
+            if subject.user_id in col.readable_users or subject.username in col.readable_users
+        ]
+
+    return SubjectData(
+        find=find,
+        account=lambda subject: users.account_record(subject.user_id),
+        audit_events=audit_events,
+        forget_account=forget_account,
+        pseudonymise_audit=pseudonymise,
+        forget_original=forget_original,
+        forget_cached=forget_cached_answers,
+        extra={"collections": readable_collections},
+    )
