@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from xnai.adapters.bundled import Package, check_digest, packaged_files
+from xnai.adapters.optional import optional_import
 from xnai.adapters.storage.fsutil import atomic_write_bytes, remove_stale_temps
 from xnai.domain.errors import ModelUnavailableError
 
@@ -92,14 +93,13 @@ def _tensor(body: memoryview, name: str, info: dict[str, Any]) -> np.ndarray:
 
 def _import_onnx() -> Any:
     """The onnx package, or an error that says how to install it."""
-    try:
-        import onnx
-    except ImportError as exc:
-        raise ModelUnavailableError(
-            "building the fp32 embedding model needs onnx; install it with: pip install onnx "
-            "(or pip install 'xnai[embed]'), or set models.embedder_variant = 'int8'"
-        ) from exc
-    return onnx
+    return optional_import(
+        "onnx",
+        feature="building the fp32 embedding model",
+        package="onnx",
+        extra="embed",
+        otherwise="set models.embedder_variant = 'int8'",
+    )
 
 
 def _read_config(path: Path) -> dict[str, Any]:

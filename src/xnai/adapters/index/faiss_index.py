@@ -17,8 +17,8 @@ from xnai.adapters.index.numpy_index import (
     read_ids,
     write_ids,
 )
+from xnai.adapters.optional import optional_import
 from xnai.domain.access import RowFilter
-from xnai.domain.errors import ConfigError
 from xnai.domain.ports import Vectors
 
 VECTORS_FILE = "vectors.faiss"
@@ -176,10 +176,6 @@ def _selector_params(faiss: Any, allowed: RowFilter) -> tuple[Any, ...]:
 
 def _import_faiss() -> Any:
     """The faiss module, imported on first use (it is heavy and optional)."""
-    try:
-        import faiss
-    except ImportError as exc:
-        raise ConfigError(
-            "the FAISS vector index needs faiss-cpu; install it with: pip install 'xnai[faiss]'"
-        ) from exc
-    return faiss
+    return optional_import(
+        "faiss", feature="the FAISS vector index", package="faiss-cpu", extra="faiss"
+    )
