@@ -5,11 +5,11 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import create_engine, text
 
+from tests.clock import WALL_START, FakeClock
 from xnai.adapters.security.passwords import Argon2Hasher, CommonPasswords
 from xnai.adapters.security.totp import TotpCodes
 from xnai.adapters.storage.sql_identity import SqlIdentityRepository
@@ -22,19 +22,6 @@ PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 # Real argon2id with the smallest cost: tests that create many users stay quick.
 FAST_HASHER = Argon2Hasher(time_cost=1, memory_cost=1024, parallelism=1)
 COMMON = CommonPasswords()
-
-
-class FakeClock:
-    """A clock the test moves by hand."""
-
-    def __init__(self, start: datetime | None = None) -> None:
-        self.now = start or datetime(2026, 11, 26, 9, 0, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
 
 
 def make_service(
@@ -52,7 +39,7 @@ def make_service(
         TotpCodes(),
         policy=AuthPolicy(**policy),
         audit=RecordingAudit(),
-        clock=clock or FakeClock(),
+        clock=clock or FakeClock(WALL_START),
         keyring=keyring,
         is_common=COMMON,
     )

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import os
+import tomllib
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from pydantic import BaseModel
 
-from xnai.config import TELEMETRY_OFF, disable_telemetry, load_settings, redacted
+from xnai.config import TELEMETRY_OFF, Settings, disable_telemetry, load_settings, redacted
 from xnai.domain.errors import ConfigError
 
 
@@ -92,3 +96,31 @@ def test_legacy_xoe_prefix_is_honoured_below_xnai(monkeypatch: pytest.MonkeyPatc
     assert load_settings().rag.top_k == 7
     monkeypatch.setenv("XNAI_RAG__TOP_K", "8")
     assert load_settings().rag.top_k == 8
+
+
+def _leaves(
+    table: dict[str, Any], path: tuple[str, ...] = ()
+) -> Iterator[tuple[tuple[str, ...], Any]]:
+    """Every (key path, value) of a TOML table, nested tables walked."""
+    for key, value in table.items():
+        if isinstance(value, dict):
+            yield from _leaves(value, (*path, key))
+        else:
+            yield (*path, key), value
+
+
+def test_the_repository_config_file_repeats_the_built_in_defaults() -> None:
+    """config.toml documents the defaults: a value there that differs from config.py's
+    default would change behaviour by accident, so every key must equal its default."""
+    data = tomllib.loads((Path(__file__).parents[1] / "config.toml").read_text(encoding="utf-8"))
+    differ = []
+    for path, value in _leaves(data):
+        owner: BaseModel = Settings.model_fields[path[0]].default
+        for key in path[1:-1]:
+            owner = getattr(owner, key)
+        parsed = type(owner).model_validate({path[-1]: value})
+        default, written = getattr(owner, path[-1]), getattr(parsed, path[-1])
+        if written != default:
+            differ.append(f"{'.'.join(path)} = {written!r} (default {default!r})")
+    assert len(list(_leaves(data))) > 30
+    assert differ == []

@@ -215,3 +215,15 @@ def test_concurrent_creation_keeps_one_key(key_file: Path) -> None:
     assert first.current_key_id == second.current_key_id
     assert key_file.stat().st_mtime_ns == 1
     assert not [p for p in key_file.parent.iterdir() if p.name != key_file.name]
+
+
+def test_a_sealer_encrypts_even_with_encryption_off_and_is_bound_to_its_label() -> None:
+    key = FernetKeyRing.generate_key()
+    off = FernetKeyRing.from_keys([key], enabled=False)
+    sealed = off.sealer("system_config", b"a").seal(b"secret")
+    assert b"secret" not in sealed and looks_encrypted(sealed)
+    same = FernetKeyRing.from_keys([key]).sealer("system_config", b"a")
+    assert same.open(sealed) == b"secret"  # the key comes from the master key, not the switch
+    assert off.sealer("system_config", b"b").open(sealed) is None
+    assert off.sealer("user_data", b"a").open(sealed) is None
+    assert same.open(b"not a token") is None

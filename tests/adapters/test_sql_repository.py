@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from tests.contracts.repository_contract import RepositoryContract
-from xnai.adapters.storage.sql import SqlDocumentRepository, sqlite_url
+from xnai.adapters.storage.sql import SqlDocumentRepository, outage_errors, sqlite_url
 
 PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
@@ -50,3 +50,23 @@ class TestPostgres(RepositoryContract):
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+def test_ping_answers_and_names_the_backend(tmp_path: Path) -> None:
+    repo = SqlDocumentRepository(sqlite_url(tmp_path))
+    try:
+        repo.ping()
+        assert repo.backend == "sqlite"
+    finally:
+        repo.close()
+
+
+def test_ping_of_an_unreachable_database_is_an_outage_error(tmp_path: Path) -> None:
+    repo = SqlDocumentRepository(sqlite_url(tmp_path))
+    repo.engine = create_engine("postgresql+psycopg://postgres@127.0.0.1:1/none")
+    try:
+        with pytest.raises(outage_errors()):
+            repo.ping()
+        assert repo.backend == "postgresql"
+    finally:
+        repo.close()

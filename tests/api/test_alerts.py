@@ -9,6 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.api.conftest import FAST_HASHER, bearer, seed, token_for
+from tests.clock import FakeClock
 from xnai.api.app import create_app
 from xnai.bootstrap import Container
 from xnai.domain.rbac import Role
@@ -28,16 +29,10 @@ RETRIEVE = {"query": "coolant pump rpm", "generate": False}
 ANSWER = {"query": "coolant pump rpm"}
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_700_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 class World:
-    def __init__(self, c: Container, client: TestClient, clock: Clock, faults: Path) -> None:
+    def __init__(
+        self, c: Container, client: TestClient, clock: FakeClock[float], faults: Path
+    ) -> None:
         self.c, self.client, self.clock, self.faults = c, client, clock, faults
 
     def next_bucket(self) -> None:
@@ -58,7 +53,7 @@ def world(make_container: Callable[..., Container], tmp_path: Path) -> Iterator[
     c = make_container(models={"fake_fault_file": str(faults), "retry_attempts": 1})
     c.auth.hasher = FAST_HASHER
     seed(c)
-    clock = Clock()
+    clock = FakeClock(1_700_000_000.0)
     c.anomalies = AnomalyWatch(POLICY, clock=clock)
     c.metrics = RecordingMetrics()
     headers = bearer(token_for(c, "admin"))

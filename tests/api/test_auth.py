@@ -12,7 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.api.conftest import FAST_HASHER, bearer, password_of, token_for
-from tests.identity_fixtures import FakeClock
+from tests.clock import WALL_START, FakeClock
 from xnai.api.app import create_app
 from xnai.bootstrap import Container
 from xnai.domain.rbac import LOCAL_ADMIN, Role
@@ -23,7 +23,7 @@ WRONG = "wrong password 123"
 
 @pytest.fixture
 def clock(seeded: Container) -> FakeClock:
-    clock = FakeClock()
+    clock = FakeClock(WALL_START)
     seeded.auth.clock = clock
     return clock
 

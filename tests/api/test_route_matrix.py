@@ -16,8 +16,8 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from tests.api.conftest import FAST_HASHER, bearer, password_of, seed
+from tests.clock import WALL_START, FakeClock
 from tests.conftest import FAKES
-from tests.identity_fixtures import FakeClock
 from xnai.api.app import create_app
 from xnai.api.security import PERMISSION, RouteRule, enforce_declarations, public, route_rules
 from xnai.bootstrap import Container, build
@@ -68,7 +68,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     c = build(settings)
     c.startup.open_index()
     c.auth.hasher = FAST_HASHER
-    clock = FakeClock()
+    clock = FakeClock(WALL_START)
     c.auth.clock = clock
     seed(c)
     expired = _login(c, "expiring", Role.ADMIN)

@@ -9,6 +9,7 @@ import random
 
 import pytest
 
+from tests.clock import FakeClock
 from xnai.services.anomaly import (
     ALERTING,
     ERROR_RATE,
@@ -24,16 +25,6 @@ from xnai.services.metrics import RecordingMetrics
 
 POLICY = AnomalyPolicy()  # the defaults the service runs with
 BUCKET = POLICY.bucket_s
-
-
-class Clock:
-    """Epoch seconds that move only when a test says so."""
-
-    def __init__(self, start: float = 1_700_000_000.0) -> None:
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def noisy(rng: random.Random, level: float, n: int, rel_sigma: float = 0.05) -> list[float]:
@@ -140,7 +131,7 @@ def test_no_score_before_the_window_holds_min_samples() -> None:
 
 def test_an_error_burst_alerts_and_clears_and_leaves_latency_alone() -> None:
     rng = random.Random(6)
-    clock = Clock()
+    clock = FakeClock(1_700_000_000.0)
     watch = AnomalyWatch(clock=clock)
     burst = range(60, 70)  # ten buckets (100 s) where half the queries fail
     raised_at = cleared_at = None
@@ -169,7 +160,7 @@ def test_an_error_burst_alerts_and_clears_and_leaves_latency_alone() -> None:
 
 
 def test_buckets_close_when_the_clock_passes_them_and_idle_ones_are_skipped() -> None:
-    clock = Clock(1_000_000.0)  # a multiple of the bucket length: bucket starts here
+    clock = FakeClock(1_000_000.0)  # a multiple of the bucket length: bucket starts here
     watch = AnomalyWatch(clock=clock)
     watch.observe_query(0.2, error=False, generate=True)
     watch.observe_query(0.4, error=False, generate=True)
@@ -191,7 +182,7 @@ def test_buckets_close_when_the_clock_passes_them_and_idle_ones_are_skipped() ->
 
 
 def test_publish_sets_the_anomaly_score_gauge_per_series() -> None:
-    clock = Clock()
+    clock = FakeClock(1_700_000_000.0)
     watch = AnomalyWatch(clock=clock)
     for bucket in range(POLICY.min_samples + 1):
         latency = 0.05 if bucket < POLICY.min_samples else 0.5

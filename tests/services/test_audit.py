@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.clock import FakeClock
 from xnai.adapters.audit import JsonlAuditLog
 from xnai.adapters.security.keyring import FernetKeyRing
 from xnai.bootstrap import Container
@@ -40,21 +41,13 @@ SEED_FIELDS = [
 ]
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
+@pytest.fixture
+def clock() -> FakeClock[datetime]:
+    return FakeClock(datetime(2024, 3, 1, 12, 0, tzinfo=UTC))
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def auditor(tmp_path: Path, clock: Clock) -> Auditor:
+def auditor(tmp_path: Path, clock: FakeClock[datetime]) -> Auditor:
     keys = FernetKeyRing.open(tmp_path / "keys" / "keyring.json", create=True)
     return Auditor(JsonlAuditLog(tmp_path / "audit", keys), clock=clock)
 
@@ -214,7 +207,7 @@ def test_events_about_and_pseudonymise_a_person(auditor: Auditor) -> None:
     assert auditor.verify().ok
 
 
-def test_trim_days_keeps_the_retention_period(auditor: Auditor, clock: Clock) -> None:
+def test_trim_days_keeps_the_retention_period(auditor: Auditor, clock: FakeClock[datetime]) -> None:
     for _ in range(3):
         auditor.record("logout", action="logout", user_id="u1")
         clock.now += timedelta(days=10)

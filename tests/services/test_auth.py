@@ -14,10 +14,10 @@ import pyotp
 import pytest
 from sqlalchemy import select
 
+from tests.clock import WALL_START, FakeClock
 from tests.conftest import make_settings
 from tests.identity_fixtures import (
     FAST_HASHER,
-    FakeClock,
     make_service,
     postgres_available,
     postgres_database,
@@ -47,7 +47,7 @@ ADMIN_HTTP = Principal("u_root", "root", Role.ADMIN, "session", "s1")
 
 @pytest.fixture
 def clock() -> FakeClock:
-    return FakeClock()
+    return FakeClock(WALL_START)
 
 
 @pytest.fixture

@@ -8,22 +8,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from tests.clock import FakeClock
 from xnai.domain.errors import CircuitOpenError, ModelError, ModelUnavailableError
 from xnai.services.breaker import BreakerState, CircuitBreaker
 from xnai.services.metrics import RecordingMetrics
-
-
-class FakeClock:
-    """A monotonic clock that moves only when told to."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 def fail() -> None:
@@ -43,7 +31,7 @@ def trip(breaker: CircuitBreaker, times: int = 3) -> None:
 
 @pytest.fixture
 def clock() -> FakeClock:
-    return FakeClock()
+    return FakeClock(1000.0)
 
 
 @pytest.fixture

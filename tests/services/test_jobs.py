@@ -6,21 +6,14 @@ import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from tests.clock import FakeClock
 from xnai.adapters.storage.state import JsonStateFile
 from xnai.services.jobs import Job, PeriodicJobs
 
 T0 = datetime(2026, 11, 26, 8, 0, tzinfo=UTC)
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-def _jobs(state: JsonStateFile, clock: Clock, runs: list[str]) -> PeriodicJobs:
+def _jobs(state: JsonStateFile, clock: FakeClock[datetime], runs: list[str]) -> PeriodicJobs:
     def weekly() -> None:
         runs.append("weekly")
 
@@ -36,7 +29,7 @@ def _jobs(state: JsonStateFile, clock: Clock, runs: list[str]) -> PeriodicJobs:
 
 
 def test_jobs_run_when_due_and_a_restart_remembers(tmp_path: Path) -> None:
-    state, clock, runs = JsonStateFile(tmp_path / "state.json"), Clock(), []
+    state, clock, runs = JsonStateFile(tmp_path / "state.json"), FakeClock(T0), []
     jobs = _jobs(state, clock, runs)
     assert jobs.tick() == ["weekly", "daily"]
     assert jobs.tick() == []
@@ -51,7 +44,7 @@ def test_jobs_run_when_due_and_a_restart_remembers(tmp_path: Path) -> None:
 
 
 def test_a_failing_job_is_retried_and_does_not_stop_others(tmp_path: Path) -> None:
-    state, clock = JsonStateFile(tmp_path / "s.json"), Clock()
+    state, clock = JsonStateFile(tmp_path / "s.json"), FakeClock(T0)
     attempts: list[int] = []
 
     def flaky() -> None:

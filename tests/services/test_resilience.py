@@ -11,7 +11,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.services.test_breaker import FakeClock, trip
+from tests.clock import FakeClock
+from tests.services.test_breaker import trip
 from xnai.adapters.llm.fake import FakeChatModel
 from xnai.adapters.llm.openai_http import OpenAIChatModel
 from xnai.domain.errors import (
@@ -34,7 +35,7 @@ REPLY = "The pump runs at 1450 rpm. [1]"
 
 @pytest.fixture
 def clock() -> FakeClock:
-    return FakeClock()
+    return FakeClock(1000.0)
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import pyotp
 import pytest
 
 from tests.api.conftest import FAST_HASHER, password_of
-from tests.identity_fixtures import FakeClock
+from tests.clock import WALL_START, FakeClock
 from xnai.bootstrap import Container
 from xnai.domain.errors import (
     AccountLockedError,
@@ -23,19 +23,9 @@ from xnai.ui.login import LOCKED, PENDING, PENDING_SECONDS, TICKET, LoginRefused
 from xnai.ui.tickets import TicketSealer
 
 
-class Monotonic:
-    """A monotonic clock moved by hand."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
 def clock(container: Container) -> FakeClock:
-    clock = FakeClock()
+    clock = FakeClock(WALL_START)
     container.auth.clock = clock
     container.auth.hasher = FAST_HASHER
     container.metrics = RecordingMetrics()
@@ -45,12 +35,12 @@ def clock(container: Container) -> FakeClock:
 
 
 @pytest.fixture
-def ticks() -> Monotonic:
-    return Monotonic()
+def ticks() -> FakeClock[float]:
+    return FakeClock(1000.0)
 
 
 @pytest.fixture
-def logins(container: Container, clock: FakeClock, ticks: Monotonic) -> Logins:
+def logins(container: Container, clock: FakeClock, ticks: FakeClock[float]) -> Logins:
     return Logins(container, TicketSealer(container.keyring), clock=ticks)
 
 
@@ -166,7 +156,7 @@ def test_wrong_codes_count_towards_the_lockout(
 
 
 def test_a_pending_sign_in_expires(
-    logins: Logins, container: Container, clock: FakeClock, ticks: Monotonic
+    logins: Logins, container: Container, clock: FakeClock, ticks: FakeClock[float]
 ) -> None:
     enrol(container, clock, "mona")
     login = logins.password("mona", password_of("mona"))

@@ -132,7 +132,7 @@ def _print_report(r: IngestReport) -> None:
 def remove(ref: Annotated[str, typer.Argument(help="document id or source path")]) -> None:
     """Delete a document from every index."""
     c = container()
-    known = c.kb.repo.document(ref) or c.kb.repo.document_by_source(ref)
+    known = c.kb.find(ref)
     # A path names its source by absolute path, whether or not the file still exists.
     doc = c.ingestion.remove_document(
         ref if known else str(Path(ref).resolve()), principal=LOCAL_ADMIN

@@ -5,11 +5,9 @@ from __future__ import annotations
 import hashlib
 import re
 import threading
-from collections.abc import Callable, Container, Sequence
+from collections.abc import Callable, Container, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar, runtime_checkable
-
-import numpy as np
 
 from xnai.domain.rbac import Principal, Role
 
@@ -101,27 +99,28 @@ class AccessScope:
 class RowFilter:
     """The rows of one index a search may return: a boolean mask over the index's ``ids()``.
 
-    An index rejects a filter whose length differs from its own. A filter is built once per
-    (index generation, scope) and reused, so adapters keep what they derive from it (a FAISS
-    selector, say) in ``memo`` instead of rebuilding it on every query.
+    ``mask`` is a read-only buffer of one bool per row, so an adapter views it as an array
+    without a copy. An index rejects a filter whose length differs from its own. A filter is
+    built once per (index generation, scope) and reused, so adapters keep what they derive
+    from it (a FAISS selector, say) in ``memo`` instead of rebuilding it on every query.
     """
 
     __slots__ = ("_lock", "_memo", "count", "mask")
 
-    def __init__(self, mask: np.ndarray) -> None:
-        self.mask = np.array(mask, dtype=bool, copy=True).reshape(-1)
-        self.mask.flags.writeable = False
-        self.count = int(self.mask.sum())
+    def __init__(self, mask: Iterable[object]) -> None:
+        data = _bool_bytes(mask)
+        self.mask = memoryview(data).cast("?")
+        self.count = data.count(1)
         self._memo: dict[str, Any] = {}
         self._lock = threading.Lock()
 
     @classmethod
     def of(cls, ids: Sequence[str], allowed: Container[str]) -> RowFilter:
         """The filter of an index whose rows hold ``ids``, letting through ``allowed`` ids."""
-        return cls(np.fromiter((i in allowed for i in ids), dtype=bool, count=len(ids)))
+        return cls(memoryview(bytes(i in allowed for i in ids)).cast("?"))
 
     def __len__(self) -> int:
-        return int(self.mask.shape[0])
+        return len(self.mask)
 
     def check(self, rows: int) -> None:
         """ValueError unless the filter was built for an index of ``rows`` rows."""
@@ -163,3 +162,15 @@ class CollectionStore(Protocol):
     def delete(self, name: str) -> bool:
         """Remove a collection; False when there was none."""
         ...
+
+
+def _bool_bytes(mask: Iterable[object]) -> bytes:
+    """One byte per row, 1 where ``mask`` is true; a buffer of bools (a numpy bool array)
+    is copied as it is, without a loop in Python."""
+    try:
+        view = memoryview(mask)  # type: ignore[arg-type]
+    except TypeError:
+        return bytes(map(bool, mask))
+    if view.format == "?":
+        return view.tobytes()
+    return bytes(map(bool, mask))

@@ -44,6 +44,12 @@ class ModelUnavailableError(TransientModelError):
     """The model backend cannot be reached or loaded."""
 
 
+class MissingPackageError(ModelUnavailableError, ConfigError):
+    """An optional package that the configured backend needs is not installed or does not
+    load: the backend cannot be used (a model error) until the configuration or the
+    installation changes (a configuration error)."""
+
+
 class ModelTimeoutError(ModelUnavailableError):
     """The model did not finish within its deadline."""
 

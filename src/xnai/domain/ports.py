@@ -7,8 +7,6 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-import numpy as np
-
 from xnai.domain.access import RowFilter
 from xnai.domain.models import ChatMessage, Chunk, Document, LoadedDocument
 
@@ -35,6 +33,22 @@ class TokenCounter(Protocol):
         ...
 
 
+class Vectors(Protocol):
+    """Rows of float32 numbers, one per text (a numpy array is one): the services pass them
+    from the embedder to the vector index without looking inside."""
+
+    @property
+    def shape(self) -> tuple[int, ...]: ...
+
+    def __len__(self) -> int: ...
+
+    def __getitem__(self, key: Any, /) -> Any: ...
+
+    def __array__(self) -> Any:
+        """The rows as an array (the array interface numeric libraries read)."""
+        ...
+
+
 @runtime_checkable
 class Embedder(TokenCounter, Protocol):
     """Maps texts to L2-normalised float32 vectors."""
@@ -44,7 +58,7 @@ class Embedder(TokenCounter, Protocol):
     dim: int
     max_seq_length: int
 
-    def embed(self, texts: Sequence[str]) -> np.ndarray:
+    def embed(self, texts: Sequence[str]) -> Vectors:
         """Embed ``texts`` in batches; returns shape (len(texts), dim), rows of norm 1."""
         ...
 
@@ -59,7 +73,7 @@ class VectorIndex(Protocol):
         """Chunk ids in index order."""
         ...
 
-    def add(self, ids: Sequence[str], vectors: np.ndarray) -> None:
+    def add(self, ids: Sequence[str], vectors: Vectors) -> None:
         """Append vectors under the given chunk ids."""
         ...
 
@@ -68,7 +82,7 @@ class VectorIndex(Protocol):
         ...
 
     def search(
-        self, vector: np.ndarray, k: int, allowed: RowFilter | None = None
+        self, vector: Vectors, k: int, allowed: RowFilter | None = None
     ) -> list[tuple[str, float]]:
         """Top ``k`` (chunk id, score) by inner product, best first; with ``allowed``, only
         rows the filter lets through are ranked (ValueError when it has another length)."""
@@ -168,6 +182,15 @@ class DocumentRepository(Protocol):
         """Every chunk, ordered by document and ordinal."""
         ...
 
+    @property
+    def backend(self) -> str:
+        """The kind of database (``sqlite``, ``postgresql``, ``memory``)."""
+        ...
+
+    def ping(self) -> None:
+        """Raise unless the database answers a trivial query now."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -221,6 +244,19 @@ class IndexStore(Protocol):
 
 
 @runtime_checkable
+class Sealer(Protocol):
+    """Authenticated encryption of short secrets under one key."""
+
+    def seal(self, data: bytes) -> bytes:
+        """``data`` encrypted and authenticated."""
+        ...
+
+    def open(self, token: bytes) -> bytes | None:
+        """The data inside ``token``; None when it was altered or sealed under another key."""
+        ...
+
+
+@runtime_checkable
 class KeyRing(Protocol):
     """Keys derived per context (user_data, system_config, audit_logs, ai_models).
 
@@ -241,6 +277,11 @@ class KeyRing(Protocol):
 
     def mac_key_by_id(self, context: str, key_id: str) -> bytes | None:
         """An HMAC key of ``context`` by id, retired ones included; None when unknown."""
+        ...
+
+    def sealer(self, context: str, label: bytes) -> Sealer:
+        """A sealer keyed from ``context``'s current HMAC key and ``label``; it encrypts
+        even when encryption at rest is off."""
         ...
 
 

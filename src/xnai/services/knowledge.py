@@ -307,11 +307,24 @@ class KnowledgeBase:
         )
         return doc, chunks
 
+    def find(self, ref: str) -> Document | None:
+        """The committed document whose id or source is ``ref``; None when unknown."""
+        return self.repo.document(ref) or self.repo.document_by_source(ref)
+
+    @property
+    def database(self) -> str:
+        """The kind of database that holds the library (``sqlite``, ``postgresql``, ...)."""
+        return self.repo.backend
+
+    def ping_database(self) -> None:
+        """Raise unless the library's database answers now."""
+        self.repo.ping()
+
     def remove(self, ref: str) -> Document:
         """Delete one document (by id or source) from every index; raise NotFoundError."""
         with self.store.lock():
             self._recover_locked()
-            doc = self.repo.document(ref) or self.repo.document_by_source(ref)
+            doc = self.find(ref)
             if doc is None:
                 raise NotFoundError(f"no document with id or source {ref!r}")
             pending = _Pending(deletes=[doc.doc_id], stale_chunk_ids=set(doc.chunk_ids))

@@ -37,11 +37,10 @@ from xnai.ui import commands
 from xnai.ui.chat import Conversation, friendly_error
 from xnai.ui.files import read_upload, upload_name
 from xnai.ui.login import PENDING_SECONDS, ChatLogin, LoginRefused, Logins
-from xnai.ui.mount import AUDIO_SAMPLE_RATE
 from xnai.ui.render import citation_markdown, escape_text, safe_markdown
 from xnai.ui.streaming import drain
 from xnai.ui.tickets import TicketSealer
-from xnai.ui.voice import UNAVAILABLE, Utterances, speech_at
+from xnai.ui.voice import AUDIO_SAMPLE_RATE, UNAVAILABLE, Utterances, speech_at
 
 log = logging.getLogger("xnai.ui")
 

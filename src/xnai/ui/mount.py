@@ -30,6 +30,7 @@ from fastapi import FastAPI
 from xnai.bootstrap import Container
 from xnai.domain.errors import ConfigError
 from xnai.ui.tickets import cookie_secret
+from xnai.ui.voice import AUDIO_SAMPLE_RATE
 
 log = logging.getLogger("xnai.ui")
 
@@ -43,7 +44,6 @@ PUBLIC_FILES = (
     "logo_dark.svg",
     "login.svg",
 )
-AUDIO_SAMPLE_RATE = 24000
 COOKIE_NAME = "xnai_chat"
 _EXTERNAL = re.compile(r"""(?:src|href)\s*=\s*["']?\s*(?:https?:)?//""", re.IGNORECASE)
 

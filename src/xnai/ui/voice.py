@@ -17,6 +17,8 @@ import numpy as np
 from xnai.domain.voice import AudioChunk
 
 SAMPLE_WIDTH = 2  # 16-bit PCM
+#: The rate of the browser's microphone stream and player (the chat's audio setting).
+AUDIO_SAMPLE_RATE = 24000
 UNAVAILABLE = (
     "Speech is not available on this server (the voice extra or its models are not "
     "installed): type your question instead."

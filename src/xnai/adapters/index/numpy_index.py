@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from xnai.domain.access import RowFilter
+from xnai.domain.ports import Vectors
 
 VECTORS_FILE = "numpy_vectors.npy"
 IDS_FILE = "numpy_vector_ids.json"
@@ -42,7 +43,7 @@ class NumpyVectorIndex:
         """Chunk ids in index order."""
         return list(self._state.ids)
 
-    def add(self, ids: Sequence[str], vectors: np.ndarray) -> None:
+    def add(self, ids: Sequence[str], vectors: Vectors) -> None:
         """Append vectors under new chunk ids; ValueError on a duplicate id or bad shape."""
         new_ids = list(ids)
         matrix = as_matrix(vectors, self.dim, len(new_ids))
@@ -64,7 +65,7 @@ class NumpyVectorIndex:
             self._state = _make_state(kept_ids, state.matrix[keep])
 
     def search(
-        self, vector: np.ndarray, k: int, allowed: RowFilter | None = None
+        self, vector: Vectors, k: int, allowed: RowFilter | None = None
     ) -> list[tuple[str, float]]:
         """Top ``k`` (chunk id, inner product), best first; ties by index order; with
         ``allowed``, rows the filter blocks are never ranked."""
@@ -115,7 +116,7 @@ def _make_state(ids: tuple[str, ...], matrix: np.ndarray) -> _State:
     return _State(ids, np.ascontiguousarray(matrix, dtype=np.float32), positions)
 
 
-def as_matrix(vectors: np.ndarray, dim: int, count: int) -> np.ndarray:
+def as_matrix(vectors: Vectors, dim: int, count: int) -> np.ndarray:
     """``vectors`` as a C-contiguous float32 (count, dim) matrix of finite values."""
     matrix = np.ascontiguousarray(vectors, dtype=np.float32)
     if matrix.ndim != 2 or matrix.shape != (count, dim):
@@ -125,7 +126,7 @@ def as_matrix(vectors: np.ndarray, dim: int, count: int) -> np.ndarray:
     return matrix
 
 
-def as_query(vector: np.ndarray, dim: int) -> np.ndarray:
+def as_query(vector: Vectors, dim: int) -> np.ndarray:
     """One query vector, shape (dim,) or (1, dim), as a (1, dim) float32 matrix."""
     query = np.ascontiguousarray(vector, dtype=np.float32).reshape(1, -1)
     if query.shape[1] != dim:

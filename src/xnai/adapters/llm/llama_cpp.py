@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import os
 import threading
 from collections.abc import Iterator, Sequence
@@ -10,6 +9,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, cast
 
+from xnai.adapters.optional import optional_import
 from xnai.domain.errors import ModelError, ModelUnavailableError
 from xnai.domain.models import ChatMessage
 
@@ -26,13 +26,13 @@ def _import_llama_cpp() -> ModuleType:
     # a third of the speed on an idle machine. libgomp reads this once, when it loads;
     # a value the user set (OMP_WAIT_POLICY=ACTIVE for benchmarks) wins.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    try:
-        return importlib.import_module("llama_cpp")
-    except (ImportError, OSError, RuntimeError) as exc:  # absent, or its shared library broken
-        raise ModelUnavailableError(
-            "llama-cpp-python is not installed (or failed to load: "
-            f"{exc}); run `make install` to build it with CPU-safe flags"
-        ) from exc
+    return optional_import(
+        "llama_cpp",
+        feature="the llama.cpp model backend",
+        package="llama-cpp-python",
+        extra="llama",
+        install="run `make install`, which builds it with CPU-safe flags",
+    )
 
 
 class LlamaCppChatModel:

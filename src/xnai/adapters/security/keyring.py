@@ -11,6 +11,8 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import hashlib
+import hmac
 import json
 import logging
 import os
@@ -26,6 +28,7 @@ from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from xnai.adapters.security.sealing import FernetSealer
 from xnai.adapters.storage.fsutil import (
     DIR_MODE,
     FILE_MODE,
@@ -35,6 +38,7 @@ from xnai.adapters.storage.fsutil import (
 )
 from xnai.domain.errors import ConfigError, IntegrityError
 from xnai.domain.keys import AUDIT_LOGS, CONTEXTS, KeyInfo, KeyState
+from xnai.domain.ports import Sealer
 
 log = logging.getLogger(__name__)
 
@@ -173,6 +177,12 @@ class FernetKeyRing:
         _check_context(context)
         current = self._fresh().masters[0]
         return current.key_id, current.mac_key(context)
+
+    def sealer(self, context: str, label: bytes) -> Sealer:
+        """A sealer whose key is derived from ``context``'s current HMAC key and ``label``;
+        it encrypts even with encryption at rest off."""
+        _, key = self.mac_key(context)
+        return FernetSealer(hmac.new(key, label, hashlib.sha256).digest())
 
     def mac_key_by_id(self, context: str, key_id: str) -> bytes | None:
         """An HMAC key by key id; retired keys keep only their audit_logs MAC key."""

@@ -28,6 +28,7 @@ from sqlalchemy import (
     create_engine,
     delete,
     event,
+    exc,
     insert,
     inspect,
     select,
@@ -160,6 +161,16 @@ class SqlDocumentRepository:
             )
         return [self._chunk(r) for r in rows]
 
+    @property
+    def backend(self) -> str:
+        """The database's kind: ``sqlite`` or ``postgresql``."""
+        return str(self.engine.dialect.name)
+
+    def ping(self) -> None:
+        """``SELECT 1`` on a fresh connection from the pool; raise when it fails."""
+        with self.engine.connect() as conn:
+            conn.execute(text("SELECT 1")).scalar()
+
     def close(self) -> None:
         """Release pooled connections."""
         self.engine.dispose()
@@ -238,6 +249,12 @@ class SqlDocumentRepository:
                 .all()
             )
         return self._document(row, tuple(ids))
+
+
+def outage_errors() -> tuple[type[Exception], ...]:
+    """Errors that mean the database cannot be reached now (refused or lost connections, a
+    locked SQLite file, an exhausted pool), as opposed to a bad query."""
+    return (exc.OperationalError, exc.InterfaceError, exc.TimeoutError)
 
 
 def make_engine(url: str) -> Engine:

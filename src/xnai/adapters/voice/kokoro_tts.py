@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from xnai.adapters.optional import optional_import
 from xnai.domain.errors import ConfigError, ModelError
 from xnai.domain.voice import AudioChunk
 
@@ -52,11 +53,9 @@ class KokoroTextToSpeech:
         threads: int = 2,
     ) -> None:
         model_file, voices_file = check_files(model, voices)
-        try:
-            import onnxruntime
-            from kokoro_onnx import Kokoro
-        except ImportError as exc:
-            raise ModelError("Kokoro needs kokoro-onnx: pip install -e '.[kokoro]'") from exc
+        needs = {"feature": "Kokoro", "package": "kokoro-onnx", "extra": "kokoro"}
+        onnxruntime = optional_import("onnxruntime", **needs)
+        Kokoro = optional_import("kokoro_onnx", **needs).Kokoro
         started = time.perf_counter()
         try:
             options = onnxruntime.SessionOptions()

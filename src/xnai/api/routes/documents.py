@@ -41,7 +41,7 @@ async def delete_document(
 
 def _remove(c: Container, ref: str, principal: Principal, source_ip: str | None) -> Document:
     """Remove a document by id or source; unreadable ones are reported as unknown."""
-    found = c.kb.repo.document(ref) or c.kb.repo.document_by_source(ref)
+    found = c.kb.find(ref)
     if found is None:
         raise NotFoundError(f"no document with id or source {ref!r}")
     c.access.check_remove(principal, found)
