@@ -15,8 +15,7 @@ from xnai.services.identity import CONTEXT_WORDS
 from xnai.services.keys import KeyRotation
 
 if TYPE_CHECKING:
-    from sqlalchemy import Engine
-
+    from xnai.adapters.storage.sql import SqlDocumentRepository
     from xnai.domain.ports import IndexStore
 
 
@@ -55,9 +54,9 @@ def build_auditor(settings: Settings, keyring: KeyRing | None = None) -> Auditor
 
 
 def build_auth(
-    settings: Settings, engine: Engine, audit: AuditSink, keyring: KeyRing | None
+    settings: Settings, repo: SqlDocumentRepository, audit: AuditSink, keyring: KeyRing | None
 ) -> AuthService:
-    """Users and credentials in the database at ``engine`` (argon2id, TOTP, bundled list)."""
+    """Users and credentials in the database of ``repo`` (argon2id, TOTP, bundled list)."""
     from xnai.adapters.security.passwords import Argon2Hasher, CommonPasswords
     from xnai.adapters.security.totp import TotpCodes
     from xnai.adapters.storage.sql_identity import SqlIdentityRepository
@@ -74,7 +73,7 @@ def build_auth(
         context_words=(*CONTEXT_WORDS, *sec.password_context_words),
     )
     return AuthService(
-        SqlIdentityRepository(engine),
+        SqlIdentityRepository(repo.engine),
         Argon2Hasher(),
         TotpCodes(),
         policy=policy,

@@ -28,9 +28,9 @@ if TYPE_CHECKING:
 def storage_outage_errors() -> tuple[type[Exception], ...]:
     """Errors of the database adapter that mean it cannot be reached now (refused or lost
     connections, a locked SQLite file, an exhausted pool): the API answers them with 503."""
-    from sqlalchemy import exc
+    from xnai.adapters.storage.sql import outage_errors
 
-    return (exc.OperationalError, exc.InterfaceError, exc.TimeoutError)
+    return outage_errors()
 
 
 def database_url(settings: Settings) -> str:

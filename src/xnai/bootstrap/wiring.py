@@ -114,7 +114,7 @@ def build(settings: Settings) -> Container:
     )
     model = lazy_chat_model(settings)
     audit = build_auditor(settings, keyring)
-    auth = build_auth(settings, repo.engine, audit, keyring)
+    auth = build_auth(settings, repo, audit, keyring)
     # Components report to the container's metrics even when a test replaces them.
     metrics = LateMetrics(lambda: c.metrics)
     guarded = guard_model(settings, model, metrics)

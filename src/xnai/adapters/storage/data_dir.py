@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from xnai.adapters.audit.jsonl import LOG_NAME
 from xnai.adapters.storage.sql import database_has_rows
 from xnai.domain.errors import ConfigError
 from xnai.domain.layout import DataLayout
@@ -17,8 +16,8 @@ def prepare_data_dir(layout: DataLayout) -> None:
 
 def holds_data(layout: DataLayout, database_url: str) -> bool:
     """True when the data directory or the database already holds anything."""
-    markers = [layout.index_pointer, layout.manifest, layout.audit / LOG_NAME]
-    if any(p.exists() for p in markers):
+    # Any file in the originals or audit folders counts, the audit log among them.
+    if layout.index_pointer.exists() or layout.manifest.exists():
         return True
     if any(any(folder.glob("*")) for folder in (layout.originals, layout.audit)):
         return True

@@ -7,8 +7,8 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from pathlib import Path
 
-from xnai.adapters.security.encrypted_files import read_decrypted
 from xnai.adapters.storage.fsutil import atomic_write_bytes
+from xnai.domain.errors import IntegrityError
 from xnai.domain.keys import USER_DATA
 from xnai.domain.ports import KeyRing
 
@@ -36,7 +36,10 @@ class FileOriginals:
 
     def read(self, path: Path) -> bytes:
         """The bytes of a file stored by ``keep``; IntegrityError when tampered with."""
-        return read_decrypted(path, self.keyring, USER_DATA)
+        try:
+            return self.keyring.decrypt(USER_DATA, path.read_bytes())
+        except IntegrityError as exc:
+            raise IntegrityError(f"{path}: {exc}") from None
 
     def forget(self, sha256: str) -> int:
         """Remove every stored file of ``sha256``; how many were removed."""
