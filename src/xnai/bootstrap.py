@@ -13,6 +13,9 @@ from functools import cached_property, partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from xnai.adapters.memory.access import MemoryCollectionStore
+from xnai.adapters.memory.audit import RecordingAudit
+from xnai.adapters.memory.metrics import RecordingMetrics
 from xnai.config import TELEMETRY_OFF, Settings, disable_telemetry, redacted
 from xnai.domain.cache import Cache
 from xnai.domain.errors import ConfigError, ModelError, NotFoundError
@@ -30,11 +33,11 @@ from xnai.domain.ports import (
 )
 from xnai.domain.rbac import LOCAL_ADMIN, Principal
 from xnai.domain.voice import SpeechToText, TextToSpeech
-from xnai.services.access import AccessService, MemoryCollectionStore, into_collection
+from xnai.services.access import AccessService, into_collection
 from xnai.services.anomaly import AnomalyPolicy, AnomalyWatch
 from xnai.services.answer import AnswerPolicy, AnswerService
 from xnai.services.answer_cache import CachedAnswerService, IndexVersion
-from xnai.services.audit import Auditor, RecordingAudit
+from xnai.services.audit import Auditor
 from xnai.services.auth import AuthPolicy, AuthService
 from xnai.services.checkpoints import IngestCheckpoints
 from xnai.services.compliance import ComplianceService, Facts
@@ -50,7 +53,6 @@ from xnai.services.knowledge import (
     find_documents,
     sha256_bytes,
 )
-from xnai.services.metrics import RecordingMetrics
 from xnai.services.privacy import PrivacyService, Subject, SubjectData
 from xnai.services.resilience import CircuitBreaker, GuardedChatModel, LateMetrics, RetryPolicy
 from xnai.services.retention import RetentionJob
@@ -781,7 +783,7 @@ def build_embedder(settings: Settings) -> Embedder:
                 threads=m.embed_threads,
             )
         case "fake":
-            from xnai.adapters.embed.fake import HashingEmbedder
+            from xnai.adapters.memory.embed import HashingEmbedder
 
             return HashingEmbedder()
     raise ConfigError(f"unknown models.embedder_backend {m.embedder_backend!r}")
@@ -922,7 +924,7 @@ def build_chat_model(settings: Settings) -> ChatModel:
                 context_size=m.n_ctx,
             )
         case "fake":
-            from xnai.adapters.llm.fake import FakeChatModel
+            from xnai.adapters.memory.llm import FakeChatModel
 
             fault_file = settings.absolute(m.fake_fault_file) if m.fake_fault_file else None
             return FakeChatModel(context_size=m.n_ctx, fault_file=fault_file)

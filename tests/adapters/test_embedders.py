@@ -15,7 +15,6 @@ import pytest
 
 from tests.contracts.embedder_contract import EmbedderContract, cosine
 from xnai.adapters.embed import onnx_minilm
-from xnai.adapters.embed.fake import HashingEmbedder, _bucket
 from xnai.adapters.embed.minilm_build import (
     MODEL_FILENAME,
     WEIGHTS_PACKAGE,
@@ -24,6 +23,7 @@ from xnai.adapters.embed.minilm_build import (
     read_safetensors,
 )
 from xnai.adapters.embed.onnx_minilm import OnnxMiniLMEmbedder, bundled_file
+from xnai.adapters.memory.embed import HashingEmbedder, _bucket
 from xnai.domain.errors import ModelUnavailableError
 from xnai.domain.ports import Embedder
 

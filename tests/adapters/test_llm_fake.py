@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import pytest
 
 from tests.contracts.chat_model_contract import ChatModelContract
-from xnai.adapters.llm.fake import NOT_FOUND, FakeChatModel, first_sentence, numbered_sources
+from xnai.adapters.memory.llm import NOT_FOUND, FakeChatModel, first_sentence, numbered_sources
 from xnai.domain.errors import ModelUnavailableError
 from xnai.domain.models import ChatMessage
 from xnai.domain.ports import ChatModel

@@ -9,6 +9,7 @@ import random
 
 import pytest
 
+from xnai.adapters.memory.metrics import RecordingMetrics
 from xnai.services.anomaly import (
     ALERTING,
     ERROR_RATE,
@@ -20,7 +21,6 @@ from xnai.services.anomaly import (
     AnomalyWatch,
     RobustDetector,
 )
-from xnai.services.metrics import RecordingMetrics
 
 POLICY = AnomalyPolicy()  # the defaults the service runs with
 BUCKET = POLICY.bucket_s

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from xnai.adapters.audit import JsonlAuditLog
+from xnai.adapters.memory.audit import RecordingAudit
 from xnai.adapters.security.keyring import FernetKeyRing
 from xnai.bootstrap import Container
 from xnai.domain.ports import AuditSink
@@ -20,7 +21,6 @@ from xnai.services.audit import (
     PRIVILEGED_ACCESS,
     SOC2,
     Auditor,
-    RecordingAudit,
     compliance_flags,
     safe_details,
 )

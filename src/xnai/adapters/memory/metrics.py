@@ -1,4 +1,4 @@
-"""An in-memory ``Metrics`` for tests and processes without Prometheus."""
+"""An in-memory ``Metrics`` that keeps every value: for tests and processes without Prometheus."""
 
 from __future__ import annotations
 
