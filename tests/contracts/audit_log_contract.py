@@ -83,9 +83,7 @@ class AuditLogContract:
         assert next(iter(log.lines()))["user_id"] == "u1"
         assert log.verify().ok
 
-    def test_pseudonymise_erases_a_person_and_the_chain_still_verifies(
-        self, log: AuditLog
-    ) -> None:
+    def test_pseudonymise_erases_a_person_and_the_chain_still_verifies(self, log: AuditLog) -> None:
         log.append(event(1, user="u-alice", username="alice"))
         log.append(event(2, user="u-bob", target_username="alice"))
         log.append(event(3, user="u-bob"))

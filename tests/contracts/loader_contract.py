@@ -49,9 +49,7 @@ class LoaderContract:
         assert isinstance(doc.title, str) and doc.mime
         assert (doc.loader, doc.loader_version) == (loader.name, loader.version)
 
-    def test_loading_is_deterministic(
-        self, loader: Loader, sample: Sample, tmp_path: Path
-    ) -> None:
+    def test_loading_is_deterministic(self, loader: Loader, sample: Sample, tmp_path: Path) -> None:
         data = sample(TEXT)
         path = self.path(loader, tmp_path, data)
         assert loader.load(path, data) == loader.load(path, data)

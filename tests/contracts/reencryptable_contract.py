@@ -47,9 +47,7 @@ class ReencryptableContract:
         case.ring.retire_previous()
         assert case.read() == VALUES  # with the old key gone
 
-    def test_without_the_rewrite_retiring_the_old_key_loses_the_values(
-        self, case: Case
-    ) -> None:
+    def test_without_the_rewrite_retiring_the_old_key_loses_the_values(self, case: Case) -> None:
         case.write(VALUES)
         case.ring.add_key()
         case.ring.retire_previous()

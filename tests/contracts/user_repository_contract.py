@@ -76,9 +76,7 @@ class UserRepositoryContract:
         found = repo.user("u-alice")
         assert found is not None and found.mfa_secret is None
 
-    def test_each_totp_step_is_used_once_and_never_an_older_one(
-        self, repo: UserRepository
-    ) -> None:
+    def test_each_totp_step_is_used_once_and_never_an_older_one(self, repo: UserRepository) -> None:
         repo.add_user(user("alice"))
         repo.set_mfa("u-alice", b"s", True)
         assert repo.use_totp_step("u-alice", 100) is True

@@ -10,8 +10,8 @@ from xnai.adapters.memory.documents import MemoryDocumentRepository
 from xnai.adapters.memory.embed import HashingEmbedder
 from xnai.adapters.memory.identity import FastPasswordHasher, MemoryUserRepository, PlainTotpCodes
 from xnai.adapters.memory.index_store import MemoryIndexStore
-from xnai.adapters.memory.lexical_index import MemoryLexicalIndex
 from xnai.adapters.memory.keys import MemoryEncryptedStore, MemoryKeyRing
+from xnai.adapters.memory.lexical_index import MemoryLexicalIndex
 from xnai.adapters.memory.llm import FakeChatModel
 from xnai.adapters.memory.metrics import RecordingMetrics
 from xnai.adapters.memory.vector_index import NumpyVectorIndex

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import threading
 from collections.abc import Collection, Iterator, Mapping
@@ -131,7 +132,7 @@ class RecordingAudit:
         source_ip: str | None = None,
         details: dict[str, Any] | None = None,
     ) -> None:
-        """Keep the event."""
+        """Keep the event (with a copy of its details, as a written trail would)."""
         self.events.append(
             {
                 "event_type": event_type,
@@ -141,6 +142,6 @@ class RecordingAudit:
                 "success": success,
                 "severity": severity,
                 "source_ip": source_ip,
-                "details": dict(details or {}),
+                "details": copy.deepcopy(dict(details or {})),
             }
         )

@@ -130,14 +130,14 @@ class MemoryUserRepository:
 
     def revoke_credentials(self, user_id: str, at: datetime) -> int:
         """Revoke every session and API key of a user; return how many were active."""
-        count = 0
         with self._lock:
-            for table in (self._sessions, self._keys):
-                for key, item in list(table.items()):
-                    if item.user_id == user_id and item.revoked_at is None:
-                        table[key] = replace(item, revoked_at=at)  # type: ignore[attr-defined]
-                        count += 1
-        return count
+            sessions = [s for s in self._sessions.values() if _active_of(s, user_id)]
+            keys = [k for k in self._keys.values() if _active_of(k, user_id)]
+            for s in sessions:
+                self._sessions[s.session_id] = replace(s, revoked_at=at)
+            for k in keys:
+                self._keys[k.key_id] = replace(k, revoked_at=at)
+        return len(sessions) + len(keys)
 
     def purge_sessions(self, before: datetime) -> int:
         """Delete sessions not used since ``before`` (and those revoked before it)."""
@@ -251,6 +251,10 @@ class MemoryUserRepository:
             u.role is Role.ADMIN and u.enabled and u.user_id != user.user_id
             for u in self._users.values()
         )
+
+
+def _active_of(item: SessionRecord | ApiKeyRecord, user_id: str) -> bool:
+    return item.user_id == user_id and item.revoked_at is None
 
 
 class FastPasswordHasher:

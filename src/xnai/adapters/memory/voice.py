@@ -17,7 +17,7 @@ from xnai.domain.errors import DocumentError
 from xnai.domain.voice import AudioChunk, Transcript
 
 SAMPLE_RATE = 16000
-RUN = 16  # samples per byte: 1 ms of audio
+RUN = 960  # samples per byte: 60 ms, so a text lasts about as long as when spoken
 STEP = 64  # level of byte b is (b + 1) * STEP; 0 is silence
 
 
