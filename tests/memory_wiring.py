@@ -18,7 +18,7 @@ from xnai.services.knowledge import ChunkingPolicy, KnowledgeBase
 from xnai.services.retrieval import Retriever
 
 
-def memory_kb(root: Path, chunking: ChunkingPolicy = ChunkingPolicy()) -> KnowledgeBase:
+def memory_kb(root: Path, chunking: ChunkingPolicy | None = None) -> KnowledgeBase:
     """A knowledge base over in-memory stores and the hashing embedder."""
     embedder = HashingEmbedder()
     return KnowledgeBase(
@@ -27,13 +27,13 @@ def memory_kb(root: Path, chunking: ChunkingPolicy = ChunkingPolicy()) -> Knowle
         embedder,
         lambda: NumpyVectorIndex(embedder.dim),
         MemoryLexicalIndex,
-        chunking=chunking,
+        chunking=chunking or ChunkingPolicy(),
     )
 
 
 def memory_answers(
-    kb: KnowledgeBase, model: ChatModel | None = None, policy: AnswerPolicy = AnswerPolicy()
+    kb: KnowledgeBase, model: ChatModel | None = None, policy: AnswerPolicy | None = None
 ) -> AnswerService:
     """An answer service over ``kb`` with the deterministic fake model."""
     retriever = Retriever(lambda: kb.snapshot, kb.embedder)
-    return AnswerService(retriever, model or FakeChatModel(), policy)
+    return AnswerService(retriever, model or FakeChatModel(), policy or AnswerPolicy())
