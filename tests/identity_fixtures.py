@@ -10,11 +10,11 @@ from typing import Any
 from sqlalchemy import create_engine, text
 
 from tests.clock import WALL_START, FakeClock
+from xnai.adapters.memory.audit import RecordingAudit
 from xnai.adapters.security.passwords import Argon2Hasher, CommonPasswords
 from xnai.adapters.security.totp import TotpCodes
 from xnai.adapters.storage.sql_identity import SqlIdentityRepository
 from xnai.domain.ports import KeyRing
-from xnai.services.audit import RecordingAudit
 from xnai.services.auth import AuthPolicy, AuthService
 
 PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/test"

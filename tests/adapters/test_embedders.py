@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 from tests.contracts.embedder_contract import EmbedderContract, cosine
+from tests.contracts.token_counter_contract import TokenCounterContract
 from xnai.adapters.embed import onnx_minilm
-from xnai.adapters.embed.fake import HashingEmbedder, _bucket
 from xnai.adapters.embed.minilm_build import (
     MODEL_FILENAME,
     WEIGHTS_PACKAGE,
@@ -24,8 +24,9 @@ from xnai.adapters.embed.minilm_build import (
     read_safetensors,
 )
 from xnai.adapters.embed.onnx_minilm import OnnxMiniLMEmbedder, bundled_file
+from xnai.adapters.memory.embed import HashingEmbedder, _bucket
 from xnai.domain.errors import ModelUnavailableError
-from xnai.domain.ports import Embedder
+from xnai.domain.ports import Embedder, TokenCounter
 
 ONNX_READY = all(
     importlib.util.find_spec(name)
@@ -292,3 +293,15 @@ def _layer_norm(x: np.ndarray, w: dict[str, np.ndarray], name: str) -> np.ndarra
     centred = x - x.mean(-1, keepdims=True)
     scaled = centred / np.sqrt((centred**2).mean(-1, keepdims=True) + 1e-12)
     return scaled * w[name + ".weight"] + w[name + ".bias"]
+
+
+class TestOnnxMiniLMTokenCounterContract(TokenCounterContract):
+    @pytest.fixture
+    def counter(self, int8_embedder: OnnxMiniLMEmbedder) -> TokenCounter:
+        return int8_embedder
+
+
+class TestHashingTokenCounterContract(TokenCounterContract):
+    @pytest.fixture
+    def counter(self) -> TokenCounter:
+        return HashingEmbedder()

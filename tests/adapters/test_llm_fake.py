@@ -8,10 +8,11 @@ from collections.abc import Sequence
 import pytest
 
 from tests.contracts.chat_model_contract import ChatModelContract
-from xnai.adapters.llm.fake import NOT_FOUND, FakeChatModel, first_sentence, numbered_sources
+from tests.contracts.token_counter_contract import TokenCounterContract
+from xnai.adapters.memory.llm import NOT_FOUND, FakeChatModel, first_sentence, numbered_sources
 from xnai.domain.errors import ModelUnavailableError
 from xnai.domain.models import ChatMessage
-from xnai.domain.ports import ChatModel
+from xnai.domain.ports import ChatModel, TokenCounter
 
 PROMPT = '''Answer from the sources below and cite them like [1].
 
@@ -128,3 +129,12 @@ def test_helpers() -> None:
     }
     assert first_sentence("No end mark here") == "No end mark here"
     assert first_sentence("Dr Who? Yes.") == "Dr Who?"
+
+
+class TestFakeTokenCounterContract(TokenCounterContract):
+    # The fake estimates from words and, like a chat prompt's framing, counts one extra.
+    empty_count = 1
+
+    @pytest.fixture
+    def counter(self) -> TokenCounter:
+        return FakeChatModel()

@@ -14,11 +14,12 @@ from pathlib import Path
 import pytest
 
 from tests.contracts.chat_model_contract import ChatModelContract
+from tests.contracts.token_counter_contract import TokenCounterContract
 from xnai.adapters.llm.llama_cpp import LlamaCppChatModel
 from xnai.adapters.model_files import assemble
 from xnai.domain.errors import ModelError, ModelUnavailableError
 from xnai.domain.models import ChatMessage
-from xnai.domain.ports import ChatModel
+from xnai.domain.ports import ChatModel, TokenCounter
 
 # Not pytest.importorskip: the adapter must be the first to import llama_cpp, since it
 # sets the OpenMP wait policy that only applies before the library loads.
@@ -142,3 +143,9 @@ def test_missing_library_says_how_to_install(
     model_file.write_bytes(b"GGUF")
     with pytest.raises(ModelUnavailableError, match="run `make install`"):
         LlamaCppChatModel(model_file, n_ctx=512, n_threads=1, n_batch=64)
+
+
+class TestLlamaTokenCounterContract(TokenCounterContract):
+    @pytest.fixture
+    def counter(self, smollm: LlamaCppChatModel) -> TokenCounter:
+        return smollm

@@ -16,10 +16,11 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from tests.contracts.chat_model_contract import ChatModelContract
+from tests.contracts.token_counter_contract import TokenCounterContract
 from xnai.adapters.llm.openai_http import OpenAIChatModel
 from xnai.domain.errors import ModelError, ModelUnavailableError
 from xnai.domain.models import ChatMessage
-from xnai.domain.ports import ChatModel
+from xnai.domain.ports import ChatModel, TokenCounter
 
 RECEIVED: list[tuple[dict[str, str], dict[str, Any]]] = []
 
@@ -179,3 +180,12 @@ def test_count_tokens_is_a_character_estimate(base_url: str) -> None:
     assert model.count_tokens("") == 1
     assert model.count_tokens("x" * 400) == 101
     assert (model.name, model.context_size) == ("echo", 4096)
+
+
+class TestOpenAITokenCounterContract(TokenCounterContract):
+    # The server's tokenizer is remote: the client estimates, and rounds an empty text up.
+    empty_count = 1
+
+    @pytest.fixture
+    def counter(self, base_url: str) -> TokenCounter:
+        return client(base_url)

@@ -23,13 +23,14 @@ from tests.redis_server import (
     shared_available,
     unique_namespace,
 )
-from xnai.adapters.cache import MemoryCache, RedisCache
+from xnai.adapters.cache import RedisCache
 from xnai.adapters.cache.redis_cache import without_password
+from xnai.adapters.memory.cache import MemoryCache
+from xnai.adapters.memory.metrics import RecordingMetrics
 from xnai.config import load_settings, redacted
 from xnai.domain.cache import Cache
 from xnai.domain.errors import ConfigError
 from xnai.services.checkpoints import IngestCheckpoints
-from xnai.services.metrics import RecordingMetrics
 
 needs_shared = pytest.mark.skipif(
     not shared_available(), reason="Redis on 127.0.0.1:6379 not running"

@@ -10,10 +10,10 @@ import pytest
 from sqlalchemy import Engine, create_engine, text
 
 from tests.contracts.collection_store_contract import CollectionStoreContract
+from xnai.adapters.memory.access import MemoryCollectionStore
 from xnai.adapters.storage.sql import SqlDocumentRepository, sqlite_url
 from xnai.adapters.storage.sql_collections import SqlCollectionStore
 from xnai.domain.access import DEFAULT_COLLECTION, Collection, default_collection
-from xnai.services.access import MemoryCollectionStore
 
 PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 

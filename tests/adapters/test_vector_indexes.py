@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from tests.contracts.vector_index_contract import MakeIndex, VectorIndexContract, unit_vectors
-from xnai.adapters.index.numpy_index import NumpyVectorIndex
+from xnai.adapters.memory.vector_index import NumpyVectorIndex
 
 pytest.importorskip("faiss")
 

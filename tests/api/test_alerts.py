@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 
 from tests.api.conftest import FAST_HASHER, bearer, seed, token_for
 from tests.clock import FakeClock
+from xnai.adapters.memory.metrics import RecordingMetrics
 from xnai.api.app import create_app
 from xnai.bootstrap import Container
 from xnai.domain.rbac import Role
@@ -22,7 +23,6 @@ from xnai.services.anomaly import (
     AnomalyPolicy,
     AnomalyWatch,
 )
-from xnai.services.metrics import RecordingMetrics
 
 POLICY = AnomalyPolicy()
 RETRIEVE = {"query": "coolant pump rpm", "generate": False}

@@ -23,14 +23,14 @@ from tests.redis_server import (
     shared_available,
     unique_namespace,
 )
-from xnai.adapters.llm.fake import FakeChatModel
+from xnai.adapters.memory.llm import FakeChatModel
+from xnai.adapters.memory.metrics import RecordingMetrics
 from xnai.api.app import create_app
 from xnai.bootstrap import Container
 from xnai.domain.rbac import Role
 from xnai.services.answer_cache import CachedAnswerService
 from xnai.services.audit import Auditor
 from xnai.services.knowledge import Source, sha256_bytes
-from xnai.services.metrics import RecordingMetrics
 
 pytestmark = pytest.mark.skipif(
     not shared_available(), reason="Redis on 127.0.0.1:6379 not running"

@@ -13,10 +13,10 @@ from fastapi.testclient import TestClient
 
 from tests.api.conftest import FAST_HASHER, bearer, password_of, token_for
 from tests.clock import WALL_START, FakeClock
+from xnai.adapters.memory.audit import RecordingAudit
 from xnai.api.app import create_app
 from xnai.bootstrap import Container
 from xnai.domain.rbac import LOCAL_ADMIN, Role
-from xnai.services.audit import RecordingAudit
 
 WRONG = "wrong password 123"
 

@@ -15,8 +15,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.api.conftest import bearer, token_for
+from xnai.adapters.memory.metrics import RecordingMetrics
 from xnai.bootstrap import Container
-from xnai.services.metrics import RecordingMetrics
 from xnai.services.resilience import BreakerState
 
 QUESTION = "At what rpm does the coolant pump run?"

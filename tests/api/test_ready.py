@@ -11,9 +11,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import create_engine
 
 from tests.api.conftest import free_port
+from xnai.adapters.memory.metrics import RecordingMetrics
 from xnai.api.app import create_app
 from xnai.bootstrap import Container
-from xnai.services.metrics import RecordingMetrics
 
 GAUGE = "xoe_component_health_status"
 

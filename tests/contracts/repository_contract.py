@@ -36,6 +36,10 @@ class RepositoryContract:
     def repo(self) -> DocumentRepository:
         raise NotImplementedError  # pragma: no cover - overridden by every subclass
 
+    def test_names_its_backend_and_answers_a_ping(self, repo: DocumentRepository) -> None:
+        assert repo.backend in {"memory", "sqlite", "postgresql"}
+        repo.ping()
+
     def test_starts_empty_at_generation_zero(self, repo: DocumentRepository) -> None:
         assert repo.current_generation() == 0
         assert repo.documents() == [] and repo.chunks() == []

@@ -7,6 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from xnai.adapters.memory.access import MemoryCollectionStore
+from xnai.adapters.memory.audit import RecordingAudit
 from xnai.bootstrap import Container
 from xnai.domain.access import AccessScope, Collection, RowFilter
 from xnai.domain.errors import (
@@ -16,8 +18,7 @@ from xnai.domain.errors import (
     PermissionDeniedError,
 )
 from xnai.domain.rbac import LOCAL_ADMIN, Principal, Role
-from xnai.services.access import AccessService, MemoryCollectionStore, into_collection
-from xnai.services.audit import RecordingAudit
+from xnai.services.access import AccessService, into_collection
 from xnai.services.knowledge import Source, sha256_bytes
 
 ALICE = Principal("u-alice", "alice", Role.VIEWER)

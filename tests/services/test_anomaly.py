@@ -10,6 +10,7 @@ import random
 import pytest
 
 from tests.clock import FakeClock
+from xnai.adapters.memory.metrics import RecordingMetrics
 from xnai.services.anomaly import (
     ALERTING,
     ERROR_RATE,
@@ -21,7 +22,6 @@ from xnai.services.anomaly import (
     AnomalyWatch,
     RobustDetector,
 )
-from xnai.services.metrics import RecordingMetrics
 
 POLICY = AnomalyPolicy()  # the defaults the service runs with
 BUCKET = POLICY.bucket_s

@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
-from xnai.bootstrap import Container
+from pathlib import Path
+
+from tests.memory_wiring import memory_answers, memory_kb
+from xnai.adapters.memory import FakeChatModel
 from xnai.domain.access import AccessScope
 from xnai.domain.models import Chunk, Citation, Hit, SearchMode
-from xnai.services.answer import NOT_FOUND, SYSTEM_PROMPT, cited, is_relevant, user_prompt
-from xnai.services.knowledge import Source, sha256_bytes
+from xnai.services.answer import (
+    NOT_FOUND,
+    SYSTEM_PROMPT,
+    AnswerPolicy,
+    Prepared,
+    cited,
+    is_relevant,
+    user_prompt,
+)
+from xnai.services.knowledge import ChunkingPolicy, KnowledgeBase, Source, sha256_bytes
 
 ALL = AccessScope.everything()
 
@@ -19,9 +30,9 @@ def hit(score: float | None) -> Hit:
     return Hit(Chunk("c", "d", 0, 0, 1, "x"), 1.0, dense_score=score)
 
 
-def add(c: Container, name: str, text: str) -> None:
+def add(kb: KnowledgeBase, name: str, text: str) -> None:
     data = text.encode()
-    c.kb.ingest([Source(name, sha256_bytes(data), len(data), name, text, "text/plain", "t", "1")])
+    kb.ingest([Source(name, sha256_bytes(data), len(data), name, text, "text/plain", "t", "1")])
 
 
 def test_sources_are_quoted_data_that_cannot_close_their_quote() -> None:
@@ -49,50 +60,48 @@ def test_cited_prefers_markers_then_word_overlap_then_all() -> None:
     assert [c.number for c in cited("Yes.", cits)] == [1, 2]
 
 
-def test_answer_is_not_generated_when_nothing_is_relevant(container: Container) -> None:
-    add(container, "/a", "The coolant pump runs at 1450 rpm.")
-    prepared = container.answers.prepare(
-        "zebra saxophone quantum", scope=ALL, mode=SearchMode.DENSE
-    )
+def test_answer_is_not_generated_when_nothing_is_relevant(tmp_path: Path) -> None:
+    kb = memory_kb(tmp_path)
+    answers = memory_answers(kb)
+    add(kb, "/a", "The coolant pump runs at 1450 rpm.")
+    prepared = answers.prepare("zebra saxophone quantum", scope=ALL, mode=SearchMode.DENSE)
     assert not prepared.grounded and prepared.citations == ()
-    answer = container.answers.complete(prepared)
+    answer = answers.complete(prepared)
     assert answer.text == NOT_FOUND
     assert answer.citations == ()
 
 
-def test_context_is_packed_within_the_model_budget(make_container, tmp_path) -> None:
-    c = make_container(
-        tmp_path / "d",
-        models={"n_ctx": 512, "max_tokens": 100},
-        ingest={"chunk_tokens": 400, "chunk_overlap": 0},
-    )
+def _small_window(tmp_path: Path, **policy: int) -> tuple[FakeChatModel, Prepared]:
+    """Six long documents, and a model of a 512-token window that replies in 100 tokens."""
+    kb = memory_kb(tmp_path, ChunkingPolicy(400, 0))
+    model = FakeChatModel(context_size=512)
     for i in range(6):
-        add(c, f"/doc{i}", f"pump {i} " + " ".join(["valve pressure coolant"] * 60))
-    prepared = c.answers.prepare("pump valve pressure", scope=ALL, mode=SearchMode.LEXICAL, top_k=6)
-    used = sum(c.model.count_tokens(m.content) for m in prepared.messages)
+        add(kb, f"/doc{i}", f"pump {i} " + " ".join(["valve pressure coolant"] * 60))
+    answers = memory_answers(kb, model, AnswerPolicy(max_tokens=100, **policy))
+    prepared = answers.prepare("pump valve pressure", scope=ALL, mode=SearchMode.LEXICAL, top_k=6)
+    return model, prepared
+
+
+def test_context_is_packed_within_the_model_budget(tmp_path: Path) -> None:
+    model, prepared = _small_window(tmp_path)
+    used = sum(model.count_tokens(m.content) for m in prepared.messages)
     assert 0 < len(prepared.citations) < 6
     assert used + prepared.max_tokens <= 512
 
 
-def test_a_context_budget_larger_than_the_model_window_is_capped(make_container, tmp_path) -> None:
-    c = make_container(
-        tmp_path / "d",
-        models={"n_ctx": 512, "max_tokens": 100},
-        rag={"context_tokens": 4000},
-        ingest={"chunk_tokens": 400, "chunk_overlap": 0},
-    )
-    for i in range(6):
-        add(c, f"/doc{i}", f"pump {i} " + " ".join(["valve pressure coolant"] * 60))
-    prepared = c.answers.prepare("pump valve pressure", scope=ALL, mode=SearchMode.LEXICAL, top_k=6)
-    used = sum(c.model.count_tokens(m.content) for m in prepared.messages)
+def test_a_context_budget_larger_than_the_model_window_is_capped(tmp_path: Path) -> None:
+    model, prepared = _small_window(tmp_path, context_tokens=4000)
+    used = sum(model.count_tokens(m.content) for m in prepared.messages)
     assert used + prepared.max_tokens <= 512
 
 
-def test_the_default_context_budget_keeps_prompts_short(container: Container) -> None:
+def test_the_default_context_budget_keeps_prompts_short(tmp_path: Path) -> None:
+    kb = memory_kb(tmp_path)
+    model = FakeChatModel()
     for i in range(8):
-        add(container, f"/doc{i}", f"pump {i} " + " ".join(["valve pressure coolant"] * 60))
-    prepared = container.answers.prepare(
+        add(kb, f"/doc{i}", f"pump {i} " + " ".join(["valve pressure coolant"] * 60))
+    prepared = memory_answers(kb, model).prepare(
         "pump valve pressure", scope=ALL, mode=SearchMode.LEXICAL, top_k=8
     )
-    quoted = sum(container.model.count_tokens(c.text) for c in prepared.citations)
-    assert quoted <= container.settings.rag.context_tokens
+    quoted = sum(model.count_tokens(c.text) for c in prepared.citations)
+    assert quoted <= AnswerPolicy().context_tokens

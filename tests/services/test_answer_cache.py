@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from xnai.adapters.cache import MemoryCache
-from xnai.adapters.llm.fake import FakeChatModel
+from xnai.adapters.memory.cache import MemoryCache
+from xnai.adapters.memory.llm import FakeChatModel
+from xnai.adapters.memory.metrics import RecordingMetrics
 from xnai.bootstrap import Container
 from xnai.domain.access import AccessScope
 from xnai.domain.models import ChatMessage, SearchMode
 from xnai.services.answer_cache import CachedAnswerService, CachedPrepared, IndexVersion, normalise
 from xnai.services.knowledge import Source, sha256_bytes
-from xnai.services.metrics import RecordingMetrics
 
 ALL = AccessScope.everything("u-admin")
 

@@ -11,6 +11,7 @@ import pytest
 
 from tests.clock import FakeClock
 from xnai.adapters.audit import JsonlAuditLog
+from xnai.adapters.memory.audit import RecordingAudit
 from xnai.adapters.security.keyring import FernetKeyRing
 from xnai.bootstrap import Container
 from xnai.domain.ports import AuditSink
@@ -21,7 +22,6 @@ from xnai.services.audit import (
     PRIVILEGED_ACCESS,
     SOC2,
     Auditor,
-    RecordingAudit,
     compliance_flags,
     safe_details,
 )

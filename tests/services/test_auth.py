@@ -22,6 +22,7 @@ from tests.identity_fixtures import (
     postgres_available,
     postgres_database,
 )
+from xnai.adapters.memory.audit import RecordingAudit
 from xnai.adapters.security.keyring import FernetKeyRing
 from xnai.adapters.security.passwords import Argon2Hasher
 from xnai.adapters.storage.sql import sqlite_url
@@ -37,7 +38,6 @@ from xnai.domain.errors import (
     PermissionDeniedError,
 )
 from xnai.domain.rbac import LOCAL_ADMIN, Principal, Role
-from xnai.services.audit import RecordingAudit
 from xnai.services.auth import AuthService
 from xnai.services.identity import name_key
 

@@ -9,9 +9,9 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from tests.clock import FakeClock
+from xnai.adapters.memory.metrics import RecordingMetrics
 from xnai.domain.errors import CircuitOpenError, ModelError, ModelUnavailableError
 from xnai.services.breaker import BreakerState, CircuitBreaker
-from xnai.services.metrics import RecordingMetrics
 
 
 def fail() -> None:

@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 
 import pytest
 
+from xnai.adapters.memory.audit import RecordingAudit
 from xnai.domain.errors import NotFoundError
-from xnai.services.audit import RecordingAudit
 from xnai.services.compliance import (
     CHECKS,
     FRAMEWORKS,

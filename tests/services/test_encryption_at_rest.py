@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from xnai.adapters.memory.audit import RecordingAudit
 from xnai.adapters.security.encrypted_files import EncryptedFiles
 from xnai.adapters.security.keyring import FernetKeyRing
 from xnai.bootstrap import Container
@@ -20,7 +21,6 @@ from xnai.domain.access import AccessScope
 from xnai.domain.errors import ConfigError, IntegrityError
 from xnai.domain.keys import KeyState
 from xnai.services.answer import Done
-from xnai.services.audit import RecordingAudit
 from xnai.services.keys import KeyRotation
 
 MakeContainer = Callable[..., Container]

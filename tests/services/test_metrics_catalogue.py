@@ -6,8 +6,8 @@ import re
 
 import pytest
 
+from xnai.adapters.memory.metrics import RecordingMetrics
 from xnai.domain.metrics import CATALOGUE, SPECS
-from xnai.services.metrics import RecordingMetrics
 
 FORBIDDEN_LABELS = {"user", "user_id", "username", "query", "path", "source", "ip"}
 

@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 
+from xnai.adapters.memory.audit import RecordingAudit
 from xnai.bootstrap import Container
 from xnai.domain.access import AccessScope
 from xnai.domain.errors import NotFoundError
 from xnai.domain.models import Document, SearchMode
-from xnai.services.audit import RecordingAudit
 from xnai.services.consistency import check
 from xnai.services.privacy import PrivacyService, Subject, SubjectData
 

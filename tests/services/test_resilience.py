@@ -13,8 +13,9 @@ import pytest
 
 from tests.clock import FakeClock
 from tests.services.test_breaker import trip
-from xnai.adapters.llm.fake import FakeChatModel
 from xnai.adapters.llm.openai_http import OpenAIChatModel
+from xnai.adapters.memory.llm import FakeChatModel
+from xnai.adapters.memory.metrics import RecordingMetrics
 from xnai.domain.errors import (
     CircuitOpenError,
     ModelError,
@@ -26,7 +27,6 @@ from xnai.domain.errors import (
 from xnai.domain.models import ChatMessage
 from xnai.services.breaker import BreakerState, CircuitBreaker, is_transient
 from xnai.services.generation import GenerationLimiter
-from xnai.services.metrics import RecordingMetrics
 from xnai.services.resilience import DeadlineStream, GuardedChatModel, RetryPolicy
 
 ASK = [ChatMessage("user", 'Sources:\n[1] "The pump runs at 1450 rpm."\n[2] "Pumps are loud."')]

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from xnai.adapters.memory.audit import RecordingAudit
 from xnai.bootstrap import Container
 from xnai.domain.access import AccessScope
 from xnai.domain.models import SearchMode
-from xnai.services.audit import RecordingAudit
 from xnai.services.consistency import check
 from xnai.services.retention import RetentionJob
 

@@ -16,13 +16,13 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-from xnai.adapters.embed.fake import HashingEmbedder
-from xnai.adapters.llm.fake import FakeChatModel
+from xnai.adapters.memory.audit import RecordingAudit
+from xnai.adapters.memory.embed import HashingEmbedder
+from xnai.adapters.memory.llm import FakeChatModel
 from xnai.bootstrap import Container
 from xnai.domain.access import AccessScope
 from xnai.domain.models import Citation, SearchMode
 from xnai.domain.rbac import Principal, Role
-from xnai.services.audit import RecordingAudit
 from xnai.services.knowledge import Source, sha256_bytes
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pyotp
 import uvicorn
 
-from xnai.adapters.llm.fake import FakeChatModel, grounded_reply, numbered_sources
+from xnai.adapters.memory.llm import FakeChatModel, grounded_reply, numbered_sources
 from xnai.adapters.security.passwords import Argon2Hasher
 from xnai.bootstrap import Container, build, prepare_process
 from xnai.config import load_settings

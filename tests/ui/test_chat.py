@@ -8,7 +8,8 @@ from collections.abc import Callable, Sequence
 import pytest
 
 from tests.api.conftest import FAST_HASHER, password_of, seed
-from xnai.adapters.llm.fake import FakeChatModel, grounded_reply, numbered_sources
+from xnai.adapters.memory.llm import FakeChatModel, grounded_reply, numbered_sources
+from xnai.adapters.memory.metrics import RecordingMetrics
 from xnai.bootstrap import Container
 from xnai.domain.errors import (
     AuthenticationError,
@@ -20,7 +21,6 @@ from xnai.domain.errors import (
 )
 from xnai.domain.models import ChatMessage
 from xnai.domain.rbac import LOCAL_ADMIN, Role
-from xnai.services.metrics import RecordingMetrics
 from xnai.services.resilience import GuardedChatModel
 from xnai.ui.chat import PLAIN_PROMPT, Conversation, Reply, estimate_tokens, friendly_error
 

@@ -10,6 +10,7 @@ import pytest
 
 from tests.api.conftest import FAST_HASHER, password_of
 from tests.clock import WALL_START, FakeClock
+from xnai.adapters.memory.metrics import RecordingMetrics
 from xnai.bootstrap import Container
 from xnai.domain.errors import (
     AccountLockedError,
@@ -18,7 +19,6 @@ from xnai.domain.errors import (
     MfaRequiredError,
 )
 from xnai.domain.rbac import LOCAL_ADMIN, Role
-from xnai.services.metrics import RecordingMetrics
 from xnai.ui.login import LOCKED, PENDING, PENDING_SECONDS, TICKET, LoginRefused, Logins
 from xnai.ui.tickets import TicketSealer
 

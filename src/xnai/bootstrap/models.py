@@ -29,7 +29,7 @@ def build_embedder(settings: Settings) -> Embedder:
                 threads=m.embed_threads,
             )
         case "fake":
-            from xnai.adapters.embed.fake import HashingEmbedder
+            from xnai.adapters.memory.embed import HashingEmbedder
 
             return HashingEmbedder()
     raise ConfigError(f"unknown models.embedder_backend {m.embedder_backend!r}")
@@ -94,7 +94,7 @@ def build_chat_model(settings: Settings) -> ChatModel:
                 context_size=m.n_ctx,
             )
         case "fake":
-            from xnai.adapters.llm.fake import FakeChatModel
+            from xnai.adapters.memory.llm import FakeChatModel
 
             fault_file = settings.absolute(m.fake_fault_file) if m.fake_fault_file else None
             return FakeChatModel(context_size=m.n_ctx, fault_file=fault_file)

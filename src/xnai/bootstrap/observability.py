@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from xnai.adapters.memory.metrics import RecordingMetrics
 from xnai.config import Settings
 from xnai.domain.cache import Cache
 from xnai.domain.metrics import Metrics
 from xnai.services.anomaly import AnomalyPolicy, AnomalyWatch
-from xnai.services.metrics import RecordingMetrics
 
 
 def build_metrics(settings: Settings) -> Metrics:

@@ -2,8 +2,7 @@
 
 ``Auditor`` builds each event (timestamp, event_id, event_type, severity, source_ip,
 user_id, resource, action, success, details, compliance_flags) and appends it to an
-``AuditLog``, which seals it into the HMAC chain. ``RecordingAudit`` keeps events in memory
-for processes and tests without an audit file.
+``AuditLog``, which seals it into the HMAC chain.
 """
 
 from __future__ import annotations
@@ -29,7 +28,6 @@ __all__ = [
     "PRIVILEGED_ACCESS",
     "SOC2",
     "Auditor",
-    "RecordingAudit",
     "VerifyResult",
     "compliance_flags",
     "safe_details",
@@ -276,36 +274,3 @@ def _names(line: Mapping[str, Any], values: Collection[str]) -> bool:
         if any(isinstance(v, str) and v in values for v in items):
             return True
     return False
-
-
-class RecordingAudit:
-    """Keeps events in memory (tests and processes without an audit file)."""
-
-    def __init__(self) -> None:
-        self.events: list[dict[str, Any]] = []
-
-    def record(
-        self,
-        event_type: str,
-        *,
-        action: str,
-        resource: str = "",
-        user_id: str | None = None,
-        success: bool = True,
-        severity: str = "info",
-        source_ip: str | None = None,
-        details: dict[str, Any] | None = None,
-    ) -> None:
-        """Keep the event."""
-        self.events.append(
-            {
-                "event_type": event_type,
-                "action": action,
-                "resource": resource,
-                "user_id": user_id,
-                "success": success,
-                "severity": severity,
-                "source_ip": source_ip,
-                "details": dict(details or {}),
-            }
-        )

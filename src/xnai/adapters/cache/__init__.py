@@ -1,8 +1,7 @@
-"""Cache adapters: Redis, and an in-memory cache for tests and single processes."""
+"""Cache adapters: Redis (the in-memory cache is in ``xnai.adapters.memory``)."""
 
 from __future__ import annotations
 
-from xnai.adapters.cache.memory import MemoryCache
 from xnai.adapters.cache.redis_cache import RedisCache
 
-__all__ = ["MemoryCache", "RedisCache"]
+__all__ = ["RedisCache"]

@@ -1,6 +1,5 @@
-"""Embedders: the bundled ONNX MiniLM model and a model-free hashing embedder."""
+"""Embedders: the bundled ONNX MiniLM model (the hashing reference embedder is in memory)."""
 
-from xnai.adapters.embed.fake import HashingEmbedder
 from xnai.adapters.embed.onnx_minilm import OnnxMiniLMEmbedder
 
-__all__ = ["HashingEmbedder", "OnnxMiniLMEmbedder"]
+__all__ = ["OnnxMiniLMEmbedder"]

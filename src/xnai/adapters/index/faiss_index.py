@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from xnai.adapters.index.numpy_index import (
+from xnai.adapters.index.vectors import (
     as_matrix,
     as_query,
     check_new_ids,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -10,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from xnai.adapters.index.vectors import as_matrix, as_query, check_new_ids, read_ids, write_ids
 from xnai.domain.access import RowFilter
 from xnai.domain.ports import Vectors
 
@@ -114,46 +114,3 @@ def _make_state(ids: tuple[str, ...], matrix: np.ndarray) -> _State:
     """A snapshot with its id -> row map."""
     positions = {chunk_id: row for row, chunk_id in enumerate(ids)}
     return _State(ids, np.ascontiguousarray(matrix, dtype=np.float32), positions)
-
-
-def as_matrix(vectors: Vectors, dim: int, count: int) -> np.ndarray:
-    """``vectors`` as a C-contiguous float32 (count, dim) matrix of finite values."""
-    matrix = np.ascontiguousarray(vectors, dtype=np.float32)
-    if matrix.ndim != 2 or matrix.shape != (count, dim):
-        raise ValueError(f"expected vectors of shape ({count}, {dim}), got {matrix.shape}")
-    if not np.isfinite(matrix).all():
-        raise ValueError("vectors contain NaN or infinite values")
-    return matrix
-
-
-def as_query(vector: Vectors, dim: int) -> np.ndarray:
-    """One query vector, shape (dim,) or (1, dim), as a (1, dim) float32 matrix."""
-    query = np.ascontiguousarray(vector, dtype=np.float32).reshape(1, -1)
-    if query.shape[1] != dim:
-        raise ValueError(f"expected a query vector of dim {dim}, got shape {np.shape(vector)}")
-    return query
-
-
-def check_new_ids(ids: Sequence[str], existing: dict[str, int]) -> None:
-    """ValueError when an id repeats within ``ids`` or is already indexed."""
-    if len(set(ids)) != len(ids):
-        raise ValueError("duplicate chunk ids in one add")
-    taken = [chunk_id for chunk_id in ids if chunk_id in existing]
-    if taken:
-        raise ValueError(f"chunk ids already indexed: {taken[:5]}")
-
-
-def write_ids(path: Path, dim: int, ids: Sequence[str]) -> None:
-    """Write the id list with the dimension it belongs to."""
-    path.write_text(json.dumps({"dim": dim, "count": len(ids), "ids": list(ids)}), "utf-8")
-
-
-def read_ids(path: Path, dim: int) -> list[str]:
-    """Read an id list written by ``write_ids``; ValueError when it does not fit."""
-    payload = json.loads(path.read_text("utf-8"))
-    ids = payload.get("ids")
-    if payload.get("dim") != dim or not isinstance(ids, list) or len(ids) != payload.get("count"):
-        raise ValueError(f"{path} does not describe a dim-{dim} index: rebuild the index")
-    if len(set(ids)) != len(ids):
-        raise ValueError(f"{path} lists a chunk id twice: rebuild the index")
-    return [str(chunk_id) for chunk_id in ids]

@@ -1,0 +1,39 @@
+"""In-memory reference adapters: one real, deterministic implementation of every port.
+
+Tests and offline demos use them; each runs the same contract suite as the real adapters.
+"""
+
+from xnai.adapters.memory.access import MemoryCollectionStore
+from xnai.adapters.memory.audit import MemoryAuditLog, RecordingAudit
+from xnai.adapters.memory.cache import MemoryCache
+from xnai.adapters.memory.documents import MemoryDocumentRepository
+from xnai.adapters.memory.embed import HashingEmbedder
+from xnai.adapters.memory.identity import FastPasswordHasher, MemoryUserRepository, PlainTotpCodes
+from xnai.adapters.memory.index_store import MemoryIndexStore
+from xnai.adapters.memory.keys import MemoryEncryptedStore, MemoryKeyRing
+from xnai.adapters.memory.lexical_index import MemoryLexicalIndex
+from xnai.adapters.memory.llm import FakeChatModel
+from xnai.adapters.memory.metrics import RecordingMetrics
+from xnai.adapters.memory.vector_index import NumpyVectorIndex
+from xnai.adapters.memory.voice import CodedSpeechToText, CodedTextToSpeech
+
+__all__ = [
+    "CodedSpeechToText",
+    "CodedTextToSpeech",
+    "FakeChatModel",
+    "FastPasswordHasher",
+    "HashingEmbedder",
+    "MemoryAuditLog",
+    "MemoryCache",
+    "MemoryCollectionStore",
+    "MemoryDocumentRepository",
+    "MemoryEncryptedStore",
+    "MemoryIndexStore",
+    "MemoryKeyRing",
+    "MemoryLexicalIndex",
+    "MemoryUserRepository",
+    "NumpyVectorIndex",
+    "PlainTotpCodes",
+    "RecordingAudit",
+    "RecordingMetrics",
+]

@@ -1,0 +1,178 @@
+"""Okapi BM25 in plain Python: the reference ``LexicalIndex`` (no stemming)."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import threading
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from xnai.domain.access import RowFilter
+
+TEXTS_FILE = "memory_lexical.json"
+_WORD = re.compile(r"\w+")
+# Lucene's English stop words.
+STOPWORDS = frozenset(
+    {
+        "a",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "but",
+        "by",
+        "for",
+        "if",
+        "in",
+        "into",
+        "is",
+        "it",
+        "no",
+        "not",
+        "of",
+        "on",
+        "or",
+        "such",
+        "that",
+        "the",
+        "their",
+        "then",
+        "there",
+        "these",
+        "they",
+        "this",
+        "to",
+        "was",
+        "will",
+        "with",
+    }
+)
+
+
+def tokenize(text: str) -> list[str]:
+    """Lower-case words without English stop words."""
+    return [w for w in _WORD.findall(text.lower()) if w not in STOPWORDS]
+
+
+@dataclass(frozen=True, slots=True)
+class _Built:
+    """Term frequencies, lengths and document frequencies of one set of texts."""
+
+    ids: tuple[str, ...]
+    terms: tuple[Counter[str], ...]
+    lengths: tuple[int, ...]
+    df: Counter[str]
+    avg_length: float
+
+
+class MemoryLexicalIndex:
+    """BM25 (Lucene's idf, always positive) over texts kept in a dict; rebuilt lazily."""
+
+    def __init__(self, k1: float = 0.9, b: float = 0.4) -> None:
+        self.k1 = k1
+        self.b = b
+        self._texts: dict[str, str] = {}  # insertion order is index order
+        self._built: _Built | None = None
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._texts)
+
+    def ids(self) -> list[str]:
+        """Chunk ids in index order."""
+        with self._lock:
+            return list(self._texts)
+
+    def add(self, ids: Sequence[str], texts: Sequence[str]) -> None:
+        """Index texts under new chunk ids; ValueError on a duplicate id."""
+        new_ids = list(ids)
+        if len(new_ids) != len(texts):
+            raise ValueError(f"{len(new_ids)} ids for {len(texts)} texts")
+        if len(set(new_ids)) != len(new_ids):
+            raise ValueError("duplicate chunk ids in one add")
+        with self._lock:
+            taken = [i for i in new_ids if i in self._texts]
+            if taken:
+                raise ValueError(f"chunk ids already indexed: {taken[:5]}")
+            self._texts.update(zip(new_ids, texts, strict=True))
+            self._built = None
+
+    def remove(self, ids: set[str]) -> None:
+        """Drop these chunk ids (unknown ids are ignored)."""
+        with self._lock:
+            doomed = [i for i in ids if i in self._texts]
+            for chunk_id in doomed:
+                del self._texts[chunk_id]
+            if doomed:
+                self._built = None
+
+    def search(
+        self, query: str, k: int, allowed: RowFilter | None = None
+    ) -> list[tuple[str, float]]:
+        """Top ``k`` (chunk id, BM25 score > 0), best first, ties by index order."""
+        built = self._current()
+        if allowed is not None:
+            allowed.check(len(built.ids))
+        terms = set(tokenize(query))
+        if k <= 0 or not terms:
+            return []
+        scored = []
+        for row, chunk_id in enumerate(built.ids):
+            if allowed is not None and not allowed.mask[row]:
+                continue
+            score = self._score(built, row, terms)
+            if score > 0:
+                scored.append((-score, row, chunk_id))
+        scored.sort()
+        return [(chunk_id, -neg) for neg, _, chunk_id in scored[:k]]
+
+    def save(self, directory: Path) -> list[Path]:
+        """Write the ids and texts as JSON into ``directory``."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        path = directory / TEXTS_FILE
+        with self._lock:
+            items = [[i, t] for i, t in self._texts.items()]
+        path.write_text(json.dumps({"texts": items}, ensure_ascii=False), "utf-8")
+        return [path]
+
+    def load(self, directory: Path) -> None:
+        """Replace the contents with the texts saved in ``directory``."""
+        payload = json.loads((Path(directory) / TEXTS_FILE).read_text("utf-8"))
+        texts = {str(i): str(t) for i, t in payload["texts"]}
+        with self._lock:
+            self._texts = texts
+            self._built = None
+
+    def _current(self) -> _Built:
+        with self._lock:
+            if self._built is None:
+                self._built = _build(self._texts)
+            return self._built
+
+    def _score(self, built: _Built, row: int, terms: set[str]) -> float:
+        tf, n = built.terms[row], len(built.ids)
+        norm = self.k1 * (1 - self.b + self.b * built.lengths[row] / (built.avg_length or 1))
+        score = 0.0
+        for term in terms & tf.keys():
+            df = built.df[term]
+            idf = math.log(1 + (n - df + 0.5) / (df + 0.5))
+            score += idf * tf[term] * (self.k1 + 1) / (tf[term] + norm)
+        return score
+
+
+def _build(texts: dict[str, str]) -> _Built:
+    ids = tuple(texts)
+    terms = tuple(Counter(tokenize(texts[i])) for i in ids)
+    lengths = tuple(sum(t.values()) for t in terms)
+    df: Counter[str] = Counter()
+    for t in terms:
+        df.update(t.keys())
+    avg = sum(lengths) / len(lengths) if lengths else 0.0
+    return _Built(ids, terms, lengths, df, avg)
