@@ -34,6 +34,7 @@ from xnai.services.access import AccessService, MemoryCollectionStore, into_coll
 from xnai.services.anomaly import AnomalyPolicy, AnomalyWatch
 from xnai.services.answer import AnswerPolicy, AnswerService
 from xnai.services.answer_cache import CachedAnswerService, IndexVersion
+from xnai.services.ask import AskService
 from xnai.services.audit import Auditor, RecordingAudit
 from xnai.services.auth import AuthPolicy, AuthService
 from xnai.services.checkpoints import IngestCheckpoints
@@ -141,6 +142,8 @@ class Container:
     )
     # Users, sessions, API keys (the same database as the documents).
     auth: AuthService = field(kw_only=True)
+    # Asking a question, the one way every entry point does it.
+    ask: AskService = field(kw_only=True)
     # Guards of the language model: its circuit breaker and the bounded generation queue.
     breaker: CircuitBreaker = field(default_factory=CircuitBreaker, kw_only=True)
     generation: GenerationLimiter = field(default_factory=GenerationLimiter, kw_only=True)
@@ -643,6 +646,7 @@ def build(settings: Settings) -> Container:
         access=access,
         encrypted_stores=[repo, encrypted_files(data_dir, keyring), auth.sealed_secrets],
         auth=auth,
+        ask=AskService(answers, access, guarded.limiter, LateMetrics(lambda: c.metrics)),
         breaker=guarded.breaker,
         generation=guarded.limiter,
         metrics=build_metrics(settings),
