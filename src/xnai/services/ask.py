@@ -23,7 +23,7 @@ from xnai.domain.metrics import Metrics
 from xnai.domain.models import Answer, ChatMessage, Citation, SearchMode
 from xnai.domain.rbac import Permission, Principal
 from xnai.services.access import AccessService
-from xnai.services.answer import AnswerPolicy, AnswerService, Done, Prepared, Token
+from xnai.services.answer import AnswerService, Done, Prepared, Token
 from xnai.services.answer_cache import NoAdmission, cached_answer
 from xnai.services.generation import Admission, GenerationLimiter
 from xnai.services.query_metrics import NO_RETRIEVAL, QueryMetrics
@@ -108,11 +108,6 @@ class AskService:
         )
 
     @property
-    def policy(self) -> AnswerPolicy:
-        """The defaults questions are answered with."""
-        return self.answers.policy
-
-    @property
     def model_name(self) -> str:
         """The name of the model that answers."""
         return self.answers.model.name
@@ -121,8 +116,8 @@ class AskService:
         """Retrieve within what the asker may read and prepare the answer (or find it in the
         answer cache); CircuitOpenError or QueueFullError at once when the model cannot
         take it now."""
-        scope = self._scope(asker.principal)
         started = time.perf_counter()
+        scope = self._scope(asker.principal)
         options: dict[str, Any] = {
             "scope": scope,
             "mode": question.mode,
@@ -151,8 +146,8 @@ class AskService:
 
     def sources(self, question: Question, asker: Asker) -> Answer:
         """Retrieval only, no model: an answer with sources and no text."""
-        scope = self._scope(asker.principal)
         started = time.perf_counter()
+        scope = self._scope(asker.principal)
         citations, retrieval_ms = self.answers.sources(
             question.text, scope=scope, mode=question.mode, top_k=question.top_k
         )
