@@ -88,7 +88,7 @@ def main() -> None:
     rag = settings.rag
 
     def prepare(question: str, max_tokens: int) -> Any:
-        # The same call POST /v1/query makes (routes/query.py: prepare).
+        # The retrieval and prompt POST /v1/query prepares (through the ask service).
         return container.answers.prepare(
             question,
             scope=AccessScope.everything(),

@@ -19,12 +19,13 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.api.conftest import FAST_HASHER, bearer, free_port, seed, token_for
 from xnai.adapters.memory.metrics import RecordingMetrics
 from xnai.api.app import app_from_environment, create_app
-from xnai.api.metrics import ActiveUsers, QueryMetrics, loaded_components, start_port_server
+from xnai.api.metrics import ActiveUsers, loaded_components, start_port_server
 from xnai.api.security import public
 from xnai.bootstrap import Container
 from xnai.domain.errors import NotFoundError, NotReadyError
 from xnai.domain.models import Answer, Citation
 from xnai.domain.rbac import Role
+from xnai.services.query_metrics import QueryMetrics
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 RELEVANT = "coolant pump rpm"

@@ -1,4 +1,4 @@
-"""Dependencies shared by routes."""
+"""Dependencies shared by routes: the container, and the services routes take from it."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from xnai.bootstrap import Container
+from xnai.services.ask import AskService
 
 
 async def get_container(request: Request) -> Container:
@@ -15,3 +16,11 @@ async def get_container(request: Request) -> Container:
 
 
 ContainerDep = Annotated[Container, Depends(get_container)]
+
+
+async def get_ask(c: ContainerDep) -> AskService:
+    """The service that answers questions."""
+    return c.ask
+
+
+AskDep = Annotated[AskService, Depends(get_ask)]

@@ -1,4 +1,4 @@
-"""Request and query metrics, and ``GET /metrics`` (Prometheus text exposition format).
+"""Request metrics, and ``GET /metrics`` (Prometheus text exposition format).
 
 Labels stay bounded: routes are path templates (``/v1/documents/{doc_id}``), statuses are
 classes (``2xx``), error types are class names of the product's or Python's own errors. User
@@ -10,12 +10,12 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from collections.abc import Callable
 from functools import partial
-from typing import Annotated, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
-from fastapi import Depends, FastAPI, Request, Response
+from fastapi import FastAPI, Request, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from xnai.api.security import is_loopback, public, require
@@ -23,13 +23,11 @@ from xnai.bootstrap import Container
 from xnai.domain.errors import NotFoundError
 from xnai.domain.identity import Authenticated
 from xnai.domain.metrics import Metrics
-from xnai.domain.models import Answer
 from xnai.domain.rbac import Permission
 
 log = logging.getLogger("xnai.api")
 
 ACTIVE_WINDOW_S = 15 * 60.0
-RECENT_QUERIES = 100  # recall and quality are shares of this many most recent queries
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 UNMATCHED = "other"
 
@@ -80,80 +78,6 @@ class ActiveUsers:
         cutoff = self.clock() - self.window_s
         while self._last and next(iter(self._last.values())) < cutoff:
             self._last.popitem(last=False)
-
-
-class RecentShare:
-    """The share of true outcomes among the last ``size``."""
-
-    def __init__(self, size: int = RECENT_QUERIES) -> None:
-        self._outcomes: deque[bool] = deque(maxlen=size)
-        self._lock = threading.Lock()
-
-    def add(self, outcome: bool) -> float:
-        """Add one outcome; the share after it."""
-        with self._lock:
-            self._outcomes.append(outcome)
-            return sum(self._outcomes) / len(self._outcomes)
-
-
-class QueryMetrics:
-    """Reports each answered query: latency, count, best source score, recall and answer
-    quality (the model's own time is reported where the model is called)."""
-
-    def __init__(self, metrics: Metrics, *, default_mode: str, min_score: float) -> None:
-        self.metrics = metrics
-        self.default_mode = default_mode
-        self.min_score = min_score
-        self._recall = RecentShare()
-        self._quality = RecentShare()
-
-    def recorder(
-        self, started: float, *, intent: str, mode: str | None = None, generate: bool = True
-    ) -> Callable[[Answer], None]:
-        """A function that reports the answer of a query that began at ``started``
-        (``time.perf_counter``); ``intent`` e.g. ``answer``, ``retrieval``, ``chat``."""
-        return partial(self.answered, started=started, intent=intent, mode=mode, generate=generate)
-
-    def answered(
-        self,
-        answer: Answer,
-        *,
-        started: float,
-        intent: str,
-        mode: str | None = None,
-        generate: bool = True,
-    ) -> None:
-        """Report one answered query."""
-        m, mode = self.metrics, mode or self.default_mode
-        elapsed = time.perf_counter() - started
-        m.observe("xoe_query_latency_seconds", elapsed, mode=mode, generate=str(generate).lower())
-        m.inc("xoe_query_count_total", intent=intent, component="api")
-        if answer.citations:
-            m.observe("xoe_relevance_score", max(c.score for c in answer.citations))
-        m.set("xoe_recall_rate", self._recall.add(self.relevant(answer, mode, generate)))
-        if generate:
-            m.set("xoe_response_quality_score", self._quality.add(answer.grounded))
-
-    def relevant(self, answer: Answer, mode: str, generate: bool) -> bool:
-        """Whether a query found at least one source above ``rag.min_score``.
-
-        A generated answer only quotes sources when the best dense score reaches the
-        threshold; dense scores of retrieval-only queries are compared here. Fused and BM25
-        scores are not on that scale, so any source counts for them."""
-        if not answer.citations:
-            return False
-        if generate or mode != "dense":
-            return True
-        return max(c.score for c in answer.citations) >= self.min_score
-
-
-async def query_metrics(request: Request) -> QueryMetrics:
-    """The query metrics of this app."""
-    recorder: QueryMetrics = request.app.state.xnai_query_metrics
-    return recorder
-
-
-QueryMetricsDep = Annotated[QueryMetrics, Depends(query_metrics)]
 
 
 def route_template(scope: Scope) -> str:
@@ -249,13 +173,10 @@ def loaded_components(c: Container) -> int:
 
 def install(app: FastAPI, container: Container) -> None:
     """Serve ``GET /metrics`` (public on a loopback address, else it needs ``read:metrics``)
-    and keep this app's query and active-user figures."""
+    and keep this app's active-user figures."""
     s, metrics = container.settings, container.metrics
     users = ActiveUsers()
     app.state.xnai_active_users = users
-    app.state.xnai_query_metrics = QueryMetrics(
-        metrics, default_mode=s.rag.mode, min_score=s.rag.min_score
-    )
     if isinstance(metrics, Scrapeable):
         metrics.read_at_scrape("xoe_active_users", users.count)
         metrics.read_at_scrape("xoe_wasm_component_count", partial(loaded_components, container))

@@ -14,6 +14,7 @@ from xnai.domain.voice import SpeechToText, TextToSpeech
 from xnai.services.access import AccessService
 from xnai.services.anomaly import AnomalyWatch
 from xnai.services.answer import AnswerService
+from xnai.services.ask import AskService
 from xnai.services.auth import AuthService
 from xnai.services.breaker import CircuitBreaker
 from xnai.services.checkpoints import IngestCheckpoints
@@ -56,6 +57,8 @@ class Container:
     access: AccessService
     # Users, sessions, API keys (the same database as the documents).
     auth: AuthService
+    # Asking a question, the one way every entry point does it.
+    ask: AskService
     # Guards of the language model: its circuit breaker and the bounded generation queue.
     breaker: CircuitBreaker
     generation: GenerationLimiter

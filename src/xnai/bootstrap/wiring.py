@@ -43,6 +43,7 @@ from xnai.domain.models import SearchMode
 from xnai.domain.ports import AuditSink, ChatModel, KeyRing
 from xnai.services.answer import AnswerPolicy, AnswerService
 from xnai.services.answer_cache import CachedAnswerService, IndexVersion
+from xnai.services.ask import AskService
 from xnai.services.knowledge import KnowledgeBase
 from xnai.services.metrics import report_health
 from xnai.services.resilience import LateMetrics
@@ -165,6 +166,7 @@ def build(settings: Settings) -> Container:
         key_rotation=rotation,
         access=access,
         auth=auth,
+        ask=AskService(answers, access, guarded.limiter, metrics),
         breaker=guarded.breaker,
         generation=guarded.limiter,
         cache=cache,

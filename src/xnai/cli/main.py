@@ -29,6 +29,7 @@ from xnai.domain.models import IngestReport, SearchMode
 from xnai.domain.rbac import LOCAL_ADMIN, Role
 from xnai.logs import configure_logging
 from xnai.services.answer import Done, Token
+from xnai.services.ask import Asker, Question, answer_json
 
 app = typer.Typer(help="Xoe-NovAi: answers from your own documents, offline.", no_args_is_help=True)
 config_app = typer.Typer(help="Show the effective configuration.", no_args_is_help=True)
@@ -157,11 +158,9 @@ def ask(
     """Answer a question from the library, streaming, then list the citations."""
     c = container()
     started = time.perf_counter()
-    scope = collections_cli.cli_scope(as_user, as_role)
-    prepared = c.answers.prepare(
-        question, scope=scope, mode=mode, top_k=top_k, max_tokens=max_tokens
-    )
-    for event in c.answers.stream(prepared):
+    asker = Asker(collections_cli.cli_principal(as_user, as_role), "cli")
+    asked = c.ask.ask(Question(question, mode=mode, top_k=top_k, max_tokens=max_tokens), asker)
+    for event in asked.events():
         if isinstance(event, Token) and not as_json:
             out.print(event.text, end="", soft_wrap=True, markup=False, highlight=False)
         elif isinstance(event, Done):
@@ -171,18 +170,7 @@ def ask(
 def _print_answer(done: Done, as_json: bool, elapsed: float) -> None:
     a = done.answer
     if as_json:
-        payload = {
-            "response": a.text,
-            "sources": [c.as_dict() for c in a.citations],
-            "metadata": {
-                "processing_time": round(elapsed, 4),
-                "model": a.model,
-                "retrieval_ms": round(a.retrieval_ms, 1),
-                "generation_ms": round(a.generation_ms, 1),
-                "grounded": a.grounded,
-            },
-        }
-        out.print_json(json.dumps(payload))
+        out.print_json(json.dumps(answer_json(a, elapsed)))
         return
     out.print()
     if not a.citations:

@@ -24,6 +24,12 @@ SYSTEM_PROMPT = (
     "answer, say that the library does not say."
 )
 
+PLAIN_PROMPT = (
+    "You are Xoe-NovAi, a helpful assistant. Retrieval from the user's library is switched "
+    "off for this conversation: answer from the conversation alone, briefly, and say so when "
+    "you do not know."
+)
+
 # Small models answer better when the task comes last and they are not asked to juggle
 # citation markers; markers they do write ([n]) are honoured by ``cited``.
 ANSWER_INSTRUCTION = "Answer in one or two full sentences using only the sources."
@@ -54,6 +60,7 @@ class Prepared:
     retrieval_ms: float
     grounded: bool
     max_tokens: int
+    retrieval: bool = True  # False: the model answers from the conversation alone
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +123,18 @@ class AnswerService:
         )
         return Prepared(query, messages, citations, retrieval_ms, bool(citations), reply_tokens)
 
+    def converse(
+        self, query: str, *, history: Sequence[ChatMessage] = (), max_tokens: int | None = None
+    ) -> Prepared:
+        """A prompt without retrieval: the model answers from the conversation alone."""
+        messages = (
+            ChatMessage("system", PLAIN_PROMPT),
+            *history,
+            ChatMessage("user", query.strip()),
+        )
+        reply_tokens = max_tokens or self.policy.max_tokens
+        return Prepared(query, messages, (), 0.0, False, reply_tokens, retrieval=False)
+
     def sources(
         self,
         query: str,
@@ -167,7 +186,7 @@ class AnswerService:
     def stream(self, prepared: Prepared) -> Iterator[Token | Done]:
         """Generate the answer token by token, then a Done with citations and timings."""
         started = time.perf_counter()
-        if not prepared.grounded:
+        if not prepared.grounded and prepared.retrieval:
             yield Token(NOT_FOUND)
             yield Done(self._answer(prepared, NOT_FOUND, started, 0))
             return

@@ -27,14 +27,9 @@ from xnai.domain.errors import (
 )
 from xnai.domain.models import Answer, ChatMessage, Citation, IngestReport
 from xnai.domain.rbac import Permission, Principal
-from xnai.services.answer import SYSTEM_PROMPT, Done, Token
-from xnai.services.answer_cache import NoAdmission, cached_answer
+from xnai.services.answer import PLAIN_PROMPT, SYSTEM_PROMPT, Done, Token
+from xnai.services.ask import Asker, Question
 
-PLAIN_PROMPT = (
-    "You are Xoe-NovAi, a helpful assistant. Retrieval from the user's library is switched "
-    "off for this conversation: answer from the conversation alone, briefly, and say so when "
-    "you do not know."
-)
 # Room kept free for the chat template's own tokens around the messages.
 TEMPLATE_TOKENS = 64
 CHAT_COMPONENT = "ui"
@@ -157,63 +152,40 @@ class Conversation:
         ``retrieval`` says otherwise); CircuitOpenError or QueueFullError when the model
         cannot take it now."""
         principal = self.principal()
-        if not principal.can(Permission.EXECUTE_QUERIES):
-            raise PermissionDeniedError(f"the role {principal.role.value} may not ask questions")
         use_library = self.rag if retrieval is None else retrieval
         self.stats.questions += 1
         started = time.perf_counter()
         try:
             if use_library:
                 return self._from_library(question, principal, started)
-            return self._plain(question, started)
+            return self._plain(question, principal, started)
         except XnaiError:
             self.stats.failed += 1
             raise
 
     def _from_library(self, question: str, principal: Principal, started: float) -> Reply:
-        c = self.c
-        scope = c.access.scope_for(principal)
         history = self._history_within(self.history_budget(question, retrieval=True))
-        prepared = cached_answer(c.answers, question, scope=scope, history=history)
-        admission = c.generation.admit() if prepared is None else NoAdmission()
-        if prepared is None:
-            prepare = partial(c.answers.prepare, question, scope=scope, history=history)
-            prepared = admission.hold(prepare)
-        events = admission.bind(c.answers.stream(prepared))
+        asked = self.c.ask.ask(
+            Question(question, history=tuple(history)), Asker(principal, CHAT_COMPONENT)
+        )
         return Reply(
-            events,
-            citations=prepared.citations,
+            asked.events(),
+            citations=asked.citations,
             started=started,
             on_done=partial(self._finished, question, "answer"),
         )
 
-    def _plain(self, question: str, started: float) -> Reply:
+    def _plain(self, question: str, principal: Principal, started: float) -> Reply:
         history = self._history_within(self.history_budget(question, retrieval=False))
-        messages = (
-            ChatMessage("system", PLAIN_PROMPT),
-            *history,
-            ChatMessage("user", question.strip()),
+        asked = self.c.ask.converse(
+            Question(question, history=tuple(history)), Asker(principal, CHAT_COMPONENT, "chat")
         )
-        admission = self.c.generation.admit()
         return Reply(
-            admission.bind(self._generate(messages)),
+            asked.events(),
             citations=(),
             started=started,
             on_done=partial(self._finished, question, "chat"),
         )
-
-    def _generate(self, messages: tuple[ChatMessage, ...]) -> Iterator[Token | Done]:
-        model, policy = self.c.answers.model, self.c.answers.policy
-        started = time.perf_counter()
-        parts: list[str] = []
-        for piece in model.stream(
-            messages, max_tokens=policy.max_tokens, temperature=policy.temperature
-        ):
-            parts.append(piece)
-            yield Token(piece)
-        elapsed = (time.perf_counter() - started) * 1000
-        text = "".join(parts).strip()
-        yield Done(Answer(text, (), model.name, 0.0, elapsed, grounded=False))
 
     def _finished(self, question: str, intent: str, reply: Reply) -> None:
         answer = reply.answer
@@ -236,10 +208,6 @@ class Conversation:
             ChatMessage("user", question.strip()),
             ChatMessage("assistant", answer.text),
         ]
-        m = self.c.metrics
-        m.inc("xoe_query_count_total", intent=intent, component=CHAT_COMPONENT)
-        mode = self.c.answers.policy.mode.value if intent == "answer" else "none"
-        m.observe("xoe_query_latency_seconds", total_ms / 1000, mode=mode, generate="true")
 
     # -- history -----------------------------------------------------------------------------
 

@@ -5,42 +5,27 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from xnai.api.deps import ContainerDep
-from xnai.api.metrics import QueryMetricsDep
+from xnai.api.deps import AskDep
 from xnai.api.schemas import ChatCompletionRequest
 from xnai.api.security import PrincipalDep, require
-from xnai.bootstrap import Container
 from xnai.domain.errors import XnaiError
 from xnai.domain.models import Answer, ChatMessage
-from xnai.domain.rbac import Permission, Principal
-from xnai.services.answer import Done, Prepared, Token
-from xnai.services.answer_cache import NoAdmission, cached_answer
+from xnai.domain.rbac import Permission
+from xnai.services.answer import Done, Token
+from xnai.services.ask import Asked, Asker, Question
 
 router = APIRouter(tags=["openai"])
 
 
-def _prepare(c: Container, body: ChatCompletionRequest, principal: Principal) -> Prepared:
-    query, options = _question(c, body, principal)
-    return c.answers.prepare(query, **options)
-
-
-def _cached(c: Container, body: ChatCompletionRequest, principal: Principal) -> Prepared | None:
-    """The cached answer of the conversation, if there is one: no retrieval, no model."""
-    query, options = _question(c, body, principal)
-    return cached_answer(c.answers, query, **options)
-
-
-def _question(
-    c: Container, body: ChatCompletionRequest, principal: Principal
-) -> tuple[str, dict[str, Any]]:
-    """The last user message and how to answer it (scope, length, earlier turns)."""
+def _question(body: ChatCompletionRequest) -> Question:
+    """The last user message and how to answer it (length, earlier turns)."""
     users = [m for m in body.messages if m.role == "user"]
     if not users or not users[-1].text().strip():
         raise XnaiError("the conversation needs a user message with text")
@@ -53,11 +38,11 @@ def _question(
         for m in body.messages[:cut]
         if m.role in ("user", "assistant")
     ]
-    return last.text(), {
-        "scope": c.access.scope_for(principal),
-        "max_tokens": body.max_completion_tokens or body.max_tokens,
-        "history": history[-6:],
-    }
+    return Question(
+        last.text(),
+        max_tokens=body.max_completion_tokens or body.max_tokens,
+        history=tuple(history[-6:]),
+    )
 
 
 def _sources(answer: Answer) -> list[dict[str, Any]]:
@@ -101,17 +86,13 @@ def _chunk(
     return f"data: {json.dumps(body, ensure_ascii=False)}\n\n"
 
 
-def _stream(
-    c: Container, prepared: Prepared, cid: str, created: int, record: Callable[[Answer], None]
-) -> Iterator[str]:
-    model = c.model.name
+def _stream(asked: Asked, model: str, cid: str, created: int) -> Iterator[str]:
     yield _chunk(cid, created, model, {"role": "assistant", "content": ""})
     try:
-        for event in c.answers.stream(prepared):
+        for event in asked.events():
             if isinstance(event, Token):
                 yield _chunk(cid, created, model, {"content": event.text})
             elif isinstance(event, Done):
-                record(event.answer)
                 yield _chunk(cid, created, model, {}, "stop", xnai_sources=_sources(event.answer))
     except Exception as exc:  # headers are sent: report in-band
         yield f"data: {json.dumps({'error': {'message': str(exc)}})}\n\n"
@@ -120,33 +101,29 @@ def _stream(
 
 @router.post("/v1/chat/completions", dependencies=[require(Permission.EXECUTE_QUERIES)])
 async def chat_completions(
-    body: ChatCompletionRequest, c: ContainerDep, principal: PrincipalDep, qm: QueryMetricsDep
+    body: ChatCompletionRequest, ask: AskDep, principal: PrincipalDep
 ) -> Any:
     """OpenAI-compatible chat completion with retrieval (within what the caller may read) on
     the last user message."""
-    record = qm.recorder(time.perf_counter(), intent="chat")
-    prepared = await run_in_threadpool(_cached, c, body, principal)  # no model, no queue
-    # Else 503 (breaker open) or 429 (queue full) at once.
-    admission = c.generation.admit() if prepared is None else NoAdmission()
-    if prepared is None:
-        prepared = await run_in_threadpool(admission.hold, _prepare, c, body, principal)
+    question = _question(body)
+    # 503 (breaker open) or 429 (queue full) at once, unless the answer is cached.
+    asked = await run_in_threadpool(ask.ask, question, Asker(principal, "api", "chat"))
     cid = f"chatcmpl-{uuid.uuid4().hex[:24]}"
     created = int(time.time())
     if body.stream:
         return StreamingResponse(
-            admission.bind(_stream(c, prepared, cid, created, record)),
+            _stream(asked, ask.model_name, cid, created),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache"},
         )
-    answer = await run_in_threadpool(admission.run, c.answers.complete, prepared)
-    record(answer)
+    answer = await run_in_threadpool(asked.complete)
     return _completion(answer, cid, created)
 
 
 @router.get("/v1/models", dependencies=[require(Permission.EXECUTE_QUERIES)])
-async def models(c: ContainerDep) -> dict[str, Any]:
+async def models(ask: AskDep) -> dict[str, Any]:
     """The one model this server answers with (OpenAI shape)."""
     return {
         "object": "list",
-        "data": [{"id": c.model.name, "object": "model", "created": 0, "owned_by": "xnai"}],
+        "data": [{"id": ask.model_name, "object": "model", "created": 0, "owned_by": "xnai"}],
     }

@@ -4,82 +4,33 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from xnai.api.deps import ContainerDep
-from xnai.api.metrics import QueryMetricsDep
+from xnai.api.deps import AskDep
 from xnai.api.schemas import QueryRequest, QueryResponse
 from xnai.api.security import PrincipalDep, require
-from xnai.bootstrap import Container
-from xnai.domain.models import Answer, SearchMode
+from xnai.domain.models import SearchMode
 from xnai.domain.rbac import Permission, Principal
-from xnai.services.answer import Done, Prepared, Token
-from xnai.services.answer_cache import NoAdmission, cached_answer
+from xnai.services.answer import Done, Token
+from xnai.services.ask import Asked, Asker, Question, answer_json
 
 router = APIRouter(tags=["query"])
 
 
-def prepare(c: Container, body: QueryRequest, principal: Principal) -> Prepared:
-    """Retrieval (within what ``principal`` may read) and prompt, defaults from config."""
-    return c.answers.prepare(
-        body.query,
-        scope=c.access.scope_for(principal),
-        mode=_mode(body),
-        top_k=body.top_k,
-        max_tokens=body.max_tokens,
-    )
+def question_of(body: QueryRequest) -> Question:
+    """The question of a request; what it leaves open comes from the answer policy."""
+    mode = SearchMode(body.mode) if body.mode else None
+    return Question(body.query, mode=mode, top_k=body.top_k, max_tokens=body.max_tokens)
 
 
-def cached(c: Container, body: QueryRequest, principal: Principal) -> Prepared | None:
-    """The cached answer of the question, if there is one: no retrieval, no model."""
-    return cached_answer(
-        c.answers,
-        body.query,
-        scope=c.access.scope_for(principal),
-        mode=_mode(body),
-        top_k=body.top_k,
-        max_tokens=body.max_tokens,
-    )
-
-
-def retrieval_only(
-    c: Container,
-    body: QueryRequest,
-    principal: Principal,
-    started: float,
-    record: Callable[[Answer], None] = lambda _: None,
-) -> dict[str, Any]:
-    """Sources without generation: the answer text is empty."""
-    citations, retrieval_ms = c.answers.sources(
-        body.query, scope=c.access.scope_for(principal), mode=_mode(body), top_k=body.top_k
-    )
-    answer = Answer("", citations, c.model.name, retrieval_ms, 0.0, grounded=bool(citations))
-    record(answer)
-    return payload(answer, started)
-
-
-def _mode(body: QueryRequest) -> SearchMode | None:
-    return SearchMode(body.mode) if body.mode else None
-
-
-def payload(answer: Answer, started: float) -> dict[str, Any]:
-    """The JSON body of an answer."""
-    return {
-        "response": answer.text,
-        "sources": [c.as_dict() for c in answer.citations],
-        "metadata": {
-            "processing_time": round(time.perf_counter() - started, 4),
-            "retrieval_ms": round(answer.retrieval_ms, 2),
-            "generation_ms": round(answer.generation_ms, 2),
-            "model": answer.model,
-            "grounded": answer.grounded,
-        },
-    }
+def asker_of(body: QueryRequest, principal: Principal) -> Asker:
+    """The caller, with the query's intent for the metrics."""
+    return Asker(principal, "api", "answer" if body.generate else "retrieval")
 
 
 def sse(event: str, data: dict[str, Any]) -> str:
@@ -87,16 +38,13 @@ def sse(event: str, data: dict[str, Any]) -> str:
     return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
 
 
-def _events(
-    c: Container, prepared: Prepared, started: float, record: Callable[[Answer], None]
-) -> Iterator[str]:
+def _events(asked: Asked, started: float) -> Iterator[str]:
     try:
-        for event in c.answers.stream(prepared):
+        for event in asked.events():
             if isinstance(event, Token):
                 yield sse("token", {"text": event.text})
             elif isinstance(event, Done):
-                record(event.answer)
-                yield sse("done", payload(event.answer, started))
+                yield sse("done", answer_json(event.answer, time.perf_counter() - started))
     except Exception as exc:  # headers are sent: report in-band, never a broken stream
         yield sse("error", {"error": str(exc) or type(exc).__name__})
 
@@ -112,26 +60,20 @@ def _events(
     include_in_schema=False,
     dependencies=[require(Permission.EXECUTE_QUERIES)],
 )
-async def query(
-    body: QueryRequest, c: ContainerDep, principal: PrincipalDep, qm: QueryMetricsDep
-) -> Any:
+async def query(body: QueryRequest, ask: AskDep, principal: PrincipalDep) -> Any:
     """Answer a question from the documents the caller may read."""
     started = time.perf_counter()
-    intent = "answer" if body.generate else "retrieval"
-    record = qm.recorder(started, intent=intent, mode=body.mode, generate=body.generate)
-    if not body.generate:
-        return await run_in_threadpool(retrieval_only, c, body, principal, started, record)
-    prepared = await run_in_threadpool(cached, c, body, principal)  # needs no model, no queue
-    # Else 503 (breaker open) or 429 (queue full) at once.
-    admission = c.generation.admit() if prepared is None else NoAdmission()
-    if prepared is None:
-        prepared = await run_in_threadpool(admission.hold, prepare, c, body, principal)
+    question, asker = question_of(body), asker_of(body, principal)
+    if not body.generate:  # sources only: no model, no queue
+        answer = await run_in_threadpool(ask.sources, question, asker)
+        return answer_json(answer, time.perf_counter() - started)
+    # 503 (breaker open) or 429 (queue full) at once, unless the answer is cached.
+    asked = await run_in_threadpool(ask.ask, question, asker)
     if body.stream:
         return StreamingResponse(
-            admission.bind(_events(c, prepared, started, record)),
+            _events(asked, started),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
-    answer = await run_in_threadpool(admission.run, c.answers.complete, prepared)
-    record(answer)
-    return payload(answer, started)
+    answer = await run_in_threadpool(asked.complete)
+    return answer_json(answer, time.perf_counter() - started)
