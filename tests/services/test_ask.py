@@ -9,15 +9,14 @@ import pytest
 import redis
 
 from tests.redis_server import SHARED_URL, shared_available, unique_namespace
+from xnai.adapters.memory import RecordingAudit, RecordingMetrics
 from xnai.bootstrap import Container
 from xnai.domain.errors import CircuitOpenError, QueueFullError
 from xnai.domain.models import Answer, ChatMessage, Citation, SearchMode
 from xnai.domain.rbac import LOCAL_ADMIN, Principal, Role
 from xnai.services.answer import PLAIN_PROMPT, Done, Token
 from xnai.services.ask import Asked, Asker, Question, answer_json
-from xnai.services.audit import RecordingAudit
 from xnai.services.knowledge import Source, sha256_bytes
-from xnai.services.metrics import RecordingMetrics
 
 PUMP = "At what rpm does the coolant pump run?"
 MERGER = "When does the zeppelin merger close?"
