@@ -7,10 +7,11 @@ from typing import Any
 
 from pydantic import SecretStr
 
+from xnai.adapters.memory import RecordingAudit
 from xnai.adapters.storage.state import JsonStateFile
 from xnai.bootstrap import Container
 from xnai.config import SECRET_MARK
-from xnai.services.audit import Auditor, RecordingAudit
+from xnai.services.audit import Auditor
 from xnai.services.config_audit import ConfigAudit, flatten
 
 

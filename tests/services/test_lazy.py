@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from xnai.adapters.llm.fake import FakeChatModel
-
+from xnai.adapters.memory import FakeChatModel
 from xnai.domain.models import ChatMessage
 from xnai.services.lazy import LazyChatModel
 
