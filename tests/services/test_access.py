@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.memory_wiring import MemoryServices
 from xnai.adapters.memory.access import MemoryCollectionStore
 from xnai.adapters.memory.audit import RecordingAudit
-from xnai.bootstrap import Container
 from xnai.domain.access import AccessScope, Collection, RowFilter
 from xnai.domain.errors import (
     ConflictError,
@@ -36,8 +36,8 @@ def source(name: str, text: str, collection: str = "default") -> Source:
 
 
 @pytest.fixture
-def access(container: Container) -> AccessService:
-    return container.access
+def access(services: MemoryServices) -> AccessService:
+    return services.access
 
 
 def test_default_collection_is_readable_by_every_role(access: AccessService) -> None:
@@ -117,23 +117,23 @@ def test_names_and_roles_are_validated(access: AccessService) -> None:
         access.grant("ghost", roles=["viewer"])
 
 
-def test_remove_refuses_a_collection_that_holds_documents(container: Container) -> None:
-    access = container.access
+def test_remove_refuses_a_collection_that_holds_documents(services: MemoryServices) -> None:
+    access = services.access
     access.create("team", readable_roles=["viewer"])
-    container.kb.ingest([source("/t/a.txt", "Team notes about the harbour.", "team")])
+    services.kb.ingest([source("/t/a.txt", "Team notes about the harbour.", "team")])
     with pytest.raises(ConflictError):
         access.remove("team")
     assert access.document_counts() == {"team": 1}
-    container.kb.remove("/t/a.txt")
+    services.kb.remove("/t/a.txt")
     access.remove("team")
     assert access.store.get("team") is None
     with pytest.raises(NotFoundError):
         access.remove("team")
 
 
-def test_changes_are_audited(container: Container) -> None:
+def test_changes_are_audited(services: MemoryServices) -> None:
     audit = RecordingAudit()
-    access = AccessService(container.access.store, list, audit=audit)
+    access = AccessService(services.access.store, list, audit=audit)
     access.create("team", readable_roles=["viewer"], actor="u-root")
     access.grant("team", users=["bob"], write=True, actor="u-root")
     access.revoke("team", roles=["viewer"], actor="u-root")
@@ -168,14 +168,14 @@ def test_a_container_without_collections_lets_only_admins_read() -> None:
     assert access.scope_for(ADMIN).unrestricted
 
 
-def test_into_collection_places_sources_and_refuses_silent_moves(container: Container) -> None:
-    container.access.create("team")
-    container.kb.ingest([source("/a.txt", "Alpha text.")])
+def test_into_collection_places_sources_and_refuses_silent_moves(services: MemoryServices) -> None:
+    services.access.create("team")
+    services.kb.ingest([source("/a.txt", "Alpha text.")])
     placed = list(
         into_collection(
             [source("/a.txt", "Alpha text."), source("/b.txt", "Beta."), ("/c.txt", OSError("x"))],
             "team",
-            container.kb.repo.document_by_source,
+            services.kb.repo.document_by_source,
         )
     )
     assert isinstance(placed[0], tuple) and isinstance(placed[0][1], ConflictError)
@@ -184,24 +184,24 @@ def test_into_collection_places_sources_and_refuses_silent_moves(container: Cont
     assert isinstance(placed[2], tuple) and placed[2][0] == "/c.txt"
 
 
-def test_ingest_files_into_a_collection(container: Container, tmp_path: Path) -> None:
-    container.access.create("team", readable_users=["alice"])
+def test_ingest_files_into_a_collection(services: MemoryServices, tmp_path: Path) -> None:
+    services.access.create("team", readable_users=["alice"])
     (tmp_path / "n.md").write_text("# Notes\n\nThe harbour opens at dawn.\n")
-    report = container.ingestion.ingest_files([tmp_path / "n.md"], user="t", collection="team")
+    report = services.ingestion.ingest_files([tmp_path / "n.md"], user="t", collection="team")
     assert report.ok and len(report.added) == 1
-    doc = next(iter(container.kb.snapshot.documents.values()))
+    doc = next(iter(services.kb.snapshot.documents.values()))
     assert doc.collection == "team"
-    again = container.ingestion.ingest_files([tmp_path / "n.md"], user="t", collection="default")
+    again = services.ingestion.ingest_files([tmp_path / "n.md"], user="t", collection="default")
     assert not again.ok and "remove it first" in again.failed[0][1]
 
 
-def test_uploads_outside_default_are_named_by_collection(container: Container) -> None:
-    container.access.create("a")
-    container.access.create("b")
+def test_uploads_outside_default_are_named_by_collection(services: MemoryServices) -> None:
+    services.access.create("a")
+    services.access.create("b")
     data = b"Minutes of the harbour committee."
-    container.ingestion.ingest_uploads([("notes.txt", data + b" A")], user="t", collection="a")
-    container.ingestion.ingest_uploads([("notes.txt", data + b" B")], user="t", collection="b")
-    docs = {d.source: d.collection for d in container.kb.snapshot.documents.values()}
+    services.ingestion.ingest_uploads([("notes.txt", data + b" A")], user="t", collection="a")
+    services.ingestion.ingest_uploads([("notes.txt", data + b" B")], user="t", collection="b")
+    docs = {d.source: d.collection for d in services.kb.snapshot.documents.values()}
     assert docs == {"upload:a/notes.txt": "a", "upload:b/notes.txt": "b"}
 
 
@@ -230,11 +230,11 @@ def test_scope_key_is_stable_and_distinguishes_scopes() -> None:
     assert AccessScope.everything().key == "all"
 
 
-def test_visible_and_check_remove(container: Container) -> None:
-    access = container.access
+def test_visible_and_check_remove(services: MemoryServices) -> None:
+    access = services.access
     access.create("team", readable_users=["alice"], writable_users=["bob"])
-    container.kb.ingest([source("/pub.txt", "Public."), source("/t.txt", "Team.", "team")])
-    docs = sorted(container.kb.snapshot.documents.values(), key=lambda d: d.source)
+    services.kb.ingest([source("/pub.txt", "Public."), source("/t.txt", "Team.", "team")])
+    docs = sorted(services.kb.snapshot.documents.values(), key=lambda d: d.source)
     assert [d.source for d in access.visible(ALICE, docs)] == ["/pub.txt", "/t.txt"]
     assert [d.source for d in access.visible(VIEWER, docs)] == ["/pub.txt"]
     team_doc = docs[1]
@@ -247,10 +247,10 @@ def test_visible_and_check_remove(container: Container) -> None:
     access.check_remove(ADMIN, team_doc)
 
 
-def test_failures_name_only_documents_the_reader_may_see(container: Container) -> None:
-    access = container.access
+def test_failures_name_only_documents_the_reader_may_see(services: MemoryServices) -> None:
+    access = services.access
     access.create("team")
-    container.kb.ingest([source("/t.txt", "Team.", "team"), source("/p.txt", "Pub.")])
+    services.kb.ingest([source("/t.txt", "Team.", "team"), source("/p.txt", "Pub.")])
     failed = [
         ("upload:a", "duplicate content of /t.txt (same sha256)"),
         ("upload:b", "duplicate content of /p.txt (same sha256)"),

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from tests.memory_wiring import MemoryServices
 from xnai.adapters.memory.cache import MemoryCache
 from xnai.adapters.memory.llm import FakeChatModel
 from xnai.adapters.memory.metrics import RecordingMetrics
-from xnai.bootstrap import Container
 from xnai.domain.access import AccessScope
 from xnai.domain.models import ChatMessage, SearchMode
 from xnai.services.answer_cache import CachedAnswerService, CachedPrepared, IndexVersion, normalise
@@ -19,7 +19,7 @@ def source(name: str, text: str) -> Source:
     return Source(f"/lib/{name}", sha256_bytes(data), len(data), name, text, "text/plain", "t", "1")
 
 
-def wrap(c: Container, cache: MemoryCache, metrics: RecordingMetrics) -> CachedAnswerService:
+def wrap(c: MemoryServices, cache: MemoryCache, metrics: RecordingMetrics) -> CachedAnswerService:
     return CachedAnswerService(
         c.answers,
         cache,
@@ -35,8 +35,8 @@ def test_normalise_folds_case_and_spacing() -> None:
     assert normalise("  At WHAT\trpm\n does it  run? ") == "at what rpm does it run?"
 
 
-def test_keys_differ_by_scope_settings_and_history_only(container: Container) -> None:
-    svc = wrap(container, MemoryCache(), RecordingMetrics())
+def test_keys_differ_by_scope_settings_and_history_only(services: MemoryServices) -> None:
+    svc = wrap(services, MemoryCache(), RecordingMetrics())
     key = svc.key_for("pump rpm", scope=ALL)
     assert svc.key_for("PUMP   rpm", scope=AccessScope.everything("someone-else")) == key
     others = {
@@ -52,18 +52,18 @@ def test_keys_differ_by_scope_settings_and_history_only(container: Container) ->
     assert svc.key_for("pump rpm", scope=AccessScope.only(["hr", "default"], "u-2")) in others
 
 
-def test_a_new_generation_makes_old_answers_unreachable(container: Container) -> None:
+def test_a_new_generation_makes_old_answers_unreachable(services: MemoryServices) -> None:
     cache, metrics = MemoryCache(), RecordingMetrics()
-    svc = wrap(container, cache, metrics)
-    container.kb.ingest([source("pump.txt", "The coolant pump runs at 1450 rpm.")], user="t")
-    version = IndexVersion(lambda: container.kb.snapshot)
+    svc = wrap(services, cache, metrics)
+    services.kb.ingest([source("pump.txt", "The coolant pump runs at 1450 rpm.")], user="t")
+    version = IndexVersion(lambda: services.kb.snapshot)
     before = version()
-    assert before.startswith(f"{container.kb.snapshot.generation}:")
+    assert before.startswith(f"{services.kb.snapshot.generation}:")
     first = svc.complete(svc.prepare("pump rpm", scope=ALL))
     hit = svc.prepare("pump rpm", scope=ALL)
     assert isinstance(hit, CachedPrepared) and hit.hit is not None
     assert svc.complete(hit).text == first.text
-    container.kb.ingest([source("valve.txt", "The valve opens at 3 bar.")], user="t")
+    services.kb.ingest([source("valve.txt", "The valve opens at 3 bar.")], user="t")
     assert version() != before
     after = svc.prepare("pump rpm", scope=ALL)
     assert isinstance(after, CachedPrepared) and after.hit is None
@@ -71,10 +71,10 @@ def test_a_new_generation_makes_old_answers_unreachable(container: Container) ->
     assert metrics.value("xoe_cache_requests_total", result="miss") == 2.0
 
 
-def test_an_unavailable_cache_counts_errors_and_answers_anyway(container: Container) -> None:
+def test_an_unavailable_cache_counts_errors_and_answers_anyway(services: MemoryServices) -> None:
     cache, metrics = MemoryCache(), RecordingMetrics()
-    svc = wrap(container, cache, metrics)
-    container.kb.ingest([source("pump.txt", "The coolant pump runs at 1450 rpm.")], user="t")
+    svc = wrap(services, cache, metrics)
+    services.kb.ingest([source("pump.txt", "The coolant pump runs at 1450 rpm.")], user="t")
     cache.available = False
     for _ in range(2):
         assert "1450" in svc.complete(svc.prepare("pump rpm", scope=ALL)).text
@@ -85,10 +85,10 @@ def test_an_unavailable_cache_counts_errors_and_answers_anyway(container: Contai
     assert metrics.value("xoe_cache_requests_total", result="hit") == 1.0
 
 
-def test_an_empty_answer_is_not_stored(container: Container) -> None:
+def test_an_empty_answer_is_not_stored(services: MemoryServices) -> None:
     cache = MemoryCache()
-    svc = wrap(container, cache, RecordingMetrics())
-    container.kb.ingest([source("pump.txt", "The coolant pump runs at 1450 rpm.")], user="t")
+    svc = wrap(services, cache, RecordingMetrics())
+    services.kb.ingest([source("pump.txt", "The coolant pump runs at 1450 rpm.")], user="t")
     svc.model = FakeChatModel(reply=lambda messages: "   ")
     svc.complete(svc.prepare("pump rpm", scope=ALL))
     assert cache.delete_prefix("answer:") == 0

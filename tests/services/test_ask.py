@@ -9,8 +9,7 @@ import pytest
 import redis
 
 from tests.redis_server import SHARED_URL, shared_available, unique_namespace
-from xnai.adapters.memory.audit import RecordingAudit
-from xnai.adapters.memory.metrics import RecordingMetrics
+from xnai.adapters.memory import RecordingAudit, RecordingMetrics
 from xnai.bootstrap import Container
 from xnai.domain.errors import CircuitOpenError, QueueFullError
 from xnai.domain.models import Answer, ChatMessage, Citation, SearchMode

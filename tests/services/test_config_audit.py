@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from xnai.adapters.memory.audit import RecordingAudit
+from xnai.adapters.memory import RecordingAudit
 from xnai.adapters.storage.state import JsonStateFile
 from xnai.bootstrap import Container
 from xnai.config import SECRET_MARK

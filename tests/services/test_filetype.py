@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.fixtures_docs import make_docx, minimal_pdf, random_bytes
+from tests.memory_wiring import MemoryServices
 from xnai.bootstrap import Container
 from xnai.domain.errors import DocumentError, UnsupportedFileError
 from xnai.services.filetype import (
@@ -218,7 +219,9 @@ def test_a_damaged_zip_is_a_document_error(data: bytes) -> None:
 # --- in the ingest: files from disk get the same checks ---------------------------------
 
 
-def test_files_from_disk_are_checked_before_parsing(container: Container, tmp_path: Path) -> None:
+def test_files_from_disk_are_checked_before_parsing(
+    services: MemoryServices, tmp_path: Path
+) -> None:
     lib = tmp_path / "lib"
     lib.mkdir()
     (lib / "good.md").write_text("# Good\n\nThe pump runs at 1450 rpm.\n")
@@ -228,8 +231,8 @@ def test_files_from_disk_are_checked_before_parsing(container: Container, tmp_pa
     (lib / "bomb.docx").write_bytes(
         zip_of({"[Content_Types].xml": b"<Types/>", "word/document.xml": bytes(20 * 2**20)})
     )
-    report = container.ingestion.ingest_files(
-        container.ingestion.document_files([lib]), user="tester"
+    report = services.ingestion.ingest_files(
+        services.ingestion.document_files([lib]), user="tester"
     )
     failed = {Path(source).name: str(error) for source, error in report.failed}
     assert [Path(s).name for s in report.added] == ["good.md"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from xnai.adapters.memory.llm import FakeChatModel
+from xnai.adapters.memory import FakeChatModel
 from xnai.domain.models import ChatMessage
 from xnai.services.lazy import LazyChatModel
 

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
+from tests.memory_wiring import MemoryServices
 from xnai.adapters.memory.audit import RecordingAudit
-from xnai.bootstrap import Container
 from xnai.domain.access import AccessScope
 from xnai.domain.errors import NotFoundError
 from xnai.domain.models import Document, SearchMode
@@ -53,20 +53,20 @@ class Records:
         )
 
 
-def _ingest(c: Container, folder: Path, name: str, text: str, user: str) -> None:
+def _ingest(c: MemoryServices, folder: Path, name: str, text: str, user: str) -> None:
     path = folder / name
     path.write_text(text, encoding="utf-8")
     assert c.ingestion.ingest_files([path], user=user).ok
 
 
 @pytest.fixture
-def seeded(container: Container, tmp_path: Path) -> Container:
-    _ingest(container, tmp_path, "a.txt", "CANARY-ALICE-41 axolotl gills regrow.", "u_alice")
-    _ingest(container, tmp_path, "b.txt", "Bob writes about basalt columns.", "u_bob")
-    return container
+def seeded(services: MemoryServices, tmp_path: Path) -> MemoryServices:
+    _ingest(services, tmp_path, "a.txt", "CANARY-ALICE-41 axolotl gills regrow.", "u_alice")
+    _ingest(services, tmp_path, "b.txt", "Bob writes about basalt columns.", "u_bob")
+    return services
 
 
-def test_export_holds_account_documents_and_events(seeded: Container) -> None:
+def test_export_holds_account_documents_and_events(seeded: MemoryServices) -> None:
     records, audit = Records(), RecordingAudit()
     service = PrivacyService(seeded.kb, records.data(), audit)
     out: dict[str, Any] = service.export("alice", actor="u_admin")
@@ -77,7 +77,7 @@ def test_export_holds_account_documents_and_events(seeded: Container) -> None:
     assert audit.events[-1]["event_type"] == "data_export"
 
 
-def test_erasure_leaves_nothing_a_query_can_reach(seeded: Container) -> None:
+def test_erasure_leaves_nothing_a_query_can_reach(seeded: MemoryServices) -> None:
     records, audit = Records(), RecordingAudit()
     service = PrivacyService(seeded.kb, records.data(), audit)
     report = service.erase("u_alice", actor="u_admin")

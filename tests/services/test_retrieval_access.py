@@ -16,10 +16,10 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
+from tests.memory_wiring import MemoryServices
 from xnai.adapters.memory.audit import RecordingAudit
 from xnai.adapters.memory.embed import HashingEmbedder
 from xnai.adapters.memory.llm import FakeChatModel
-from xnai.bootstrap import Container
 from xnai.domain.access import AccessScope
 from xnai.domain.models import Citation, SearchMode
 from xnai.domain.rbac import Principal, Role
@@ -134,17 +134,17 @@ def foreign(p: Principal) -> list[Canary]:
 
 
 @pytest.fixture
-def library(container: Container) -> Container:
-    access = container.access
+def library(services: MemoryServices) -> MemoryServices:
+    access = services.access
     for person in ("alice", "bob", "carol"):
         access.create(f"{person}-private", readable_users=[person], writable_users=[person])
     access.create("viewers-only", readable_roles=["viewer"])
     access.create("editors-only", readable_roles=["editor"])
     sources = [canary_source(c) for c in CANARIES]
     sources += [public_source(p, t) for p, t in PUBLIC.items()]
-    report = container.kb.ingest(sources, user="tester")
+    report = services.kb.ingest(sources, user="tester")
     assert report.ok and len(report.added) == len(CANARIES) + len(PUBLIC)
-    return container
+    return services
 
 
 def crafted_queries() -> list[tuple[Principal, str, SearchMode, int]]:
@@ -178,8 +178,8 @@ def crafted_queries() -> list[tuple[Principal, str, SearchMode, int]]:
 CASES = crafted_queries()
 
 
-def fake_model(c: Container) -> FakeChatModel:
-    model = c.model.load()
+def fake_model(c: MemoryServices) -> FakeChatModel:
+    model = c.answers.model
     assert isinstance(model, FakeChatModel)
     return model
 
@@ -202,7 +202,7 @@ def test_there_are_exactly_100_crafted_queries_in_every_mode() -> None:
 
 
 def test_the_crafted_queries_do_pull_the_canaries_without_access_control(
-    library: Container,
+    library: MemoryServices,
 ) -> None:
     """The control: unrestricted, each targeted query finds the canary it aims at, so the
     zero below is the filter's doing, not the queries missing."""
@@ -218,7 +218,7 @@ def test_the_crafted_queries_do_pull_the_canaries_without_access_control(
     assert targeted == 85
 
 
-def test_100_crafted_queries_return_zero_foreign_canaries(library: Container) -> None:
+def test_100_crafted_queries_return_zero_foreign_canaries(library: MemoryServices) -> None:
     model = fake_model(library)
     audit = RecordingAudit()
     library.answers.audit = audit
@@ -259,7 +259,7 @@ def test_100_crafted_queries_return_zero_foreign_canaries(library: Container) ->
             )
 
 
-def test_streaming_answers_carry_no_foreign_canary(library: Container) -> None:
+def test_streaming_answers_carry_no_foreign_canary(library: MemoryServices) -> None:
     for who, query, mode, top_k in CASES[::7]:
         scope = library.access.scope_for(who)
         prepared = library.answers.prepare(query, scope=scope, mode=mode, top_k=top_k)
@@ -268,7 +268,7 @@ def test_streaming_answers_carry_no_foreign_canary(library: Container) -> None:
 
 
 @pytest.mark.parametrize("mode", MODES)
-def test_each_user_still_finds_their_own_canary(library: Container, mode: SearchMode) -> None:
+def test_each_user_still_finds_their_own_canary(library: MemoryServices, mode: SearchMode) -> None:
     for who in (ALICE, BOB, CAROL):
         own = next(c for c in CANARIES if c.owner == who.username)
         scope = library.access.scope_for(who)
@@ -280,7 +280,7 @@ def test_each_user_still_finds_their_own_canary(library: Container, mode: Search
         assert own.marker in answer.text or own.text.split(".")[0] in answer.text
 
 
-def test_role_collections_reach_their_role_only(library: Container) -> None:
+def test_role_collections_reach_their_role_only(library: MemoryServices) -> None:
     for who, marker in ((DAVE, "CANARY-VIEWERS-5b1c"), (ERIN, "CANARY-EDITORS-e4a2")):
         query = next(c.topic for c in CANARIES if c.marker == marker)
         cits, _ = library.answers.sources(
@@ -296,7 +296,7 @@ def test_role_collections_reach_their_role_only(library: Container) -> None:
     assert "CANARY" not in citations_text(cits)  # the system role reads the default only
 
 
-def test_admins_find_every_canary(library: Container) -> None:
+def test_admins_find_every_canary(library: MemoryServices) -> None:
     scope = library.access.scope_for(ADMIN)
     for c in CANARIES:
         for mode in MODES:
@@ -304,10 +304,10 @@ def test_admins_find_every_canary(library: Container) -> None:
             assert c.marker in citations_text(cits), (c.marker, mode)
 
 
-def test_a_narrow_scope_still_fills_top_k(container: Container) -> None:
+def test_a_narrow_scope_still_fills_top_k(services: MemoryServices) -> None:
     """Filtering happens before ranking: the hits are the best of what the reader may see,
     exactly those an index holding only those documents would return."""
-    container.access.create("alice-private", readable_users=["alice"])
+    services.access.create("alice-private", readable_users=["alice"])
     noise = [public_source(f"/pub/{i}.txt", f"pump valve pressure report {i}") for i in range(60)]
     mine = [
         Source(
@@ -323,19 +323,19 @@ def test_a_narrow_scope_still_fills_top_k(container: Container) -> None:
         )
         for i in range(12)
     ]
-    container.kb.ingest([*noise, *mine])
+    services.kb.ingest([*noise, *mine])
     scope = AccessScope.only(["alice-private"], "u-alice")
     for mode in MODES:
-        hits = container.retriever.search("pump valve pressure", mode=mode, top_k=10, scope=scope)
+        hits = services.retriever.search("pump valve pressure", mode=mode, top_k=10, scope=scope)
         assert len(hits) == 10, mode
         assert all(h.source.startswith("/alice/") for h in hits)
     # Dense scores do not depend on the rest of the corpus: the filtered ranking equals the
     # ranking over all documents restricted to alice's, in order.
-    everything = container.retriever.search(
+    everything = services.retriever.search(
         "pump valve pressure", mode=SearchMode.DENSE, top_k=72, scope=AccessScope.everything()
     )
     expected = [h.chunk.chunk_id for h in everything if h.source.startswith("/alice/")][:10]
-    dense = container.retriever.search(
+    dense = services.retriever.search(
         "pump valve pressure", mode=SearchMode.DENSE, top_k=10, scope=scope
     )
     assert [h.chunk.chunk_id for h in dense] == expected
@@ -353,7 +353,7 @@ class CountingEmbedder(HashingEmbedder):
         return super().embed(texts)
 
 
-def test_an_empty_scope_finds_nothing_and_costs_no_embedding(library: Container) -> None:
+def test_an_empty_scope_finds_nothing_and_costs_no_embedding(library: MemoryServices) -> None:
     counting = CountingEmbedder()
     library.retriever.embedder = counting
     nothing = AccessScope.only([], "u-nobody")
@@ -363,7 +363,7 @@ def test_an_empty_scope_finds_nothing_and_costs_no_embedding(library: Container)
     assert counting.embedded == 1
 
 
-def test_filters_are_cached_per_generation_and_scope(library: Container) -> None:
+def test_filters_are_cached_per_generation_and_scope(library: MemoryServices) -> None:
     retriever = library.retriever
     snap = library.kb.snapshot
     alice = library.access.scope_for(ALICE)
@@ -397,7 +397,7 @@ def canary_source_for(collection: str, marker: str) -> Source:
     )
 
 
-def test_revoking_access_takes_effect_on_the_next_query(library: Container) -> None:
+def test_revoking_access_takes_effect_on_the_next_query(library: MemoryServices) -> None:
     query, scope_of = "CANARY-ALICE-7f3a sourdough", library.access.scope_for
     hits = library.answers.sources(query, scope=scope_of(ALICE), mode=SearchMode.LEXICAL)[0]
     assert "CANARY-ALICE-7f3a" in citations_text(hits)
@@ -406,7 +406,7 @@ def test_revoking_access_takes_effect_on_the_next_query(library: Container) -> N
     assert "CANARY-ALICE-7f3a" not in citations_text(hits)
 
 
-def test_every_retrieval_is_audited_with_the_chunks_seen(library: Container) -> None:
+def test_every_retrieval_is_audited_with_the_chunks_seen(library: MemoryServices) -> None:
     audit = RecordingAudit()
     library.answers.audit = audit
     scope = library.access.scope_for(BOB)

@@ -14,6 +14,8 @@ from xnai.adapters.memory.keys import MemoryEncryptedStore, MemoryKeyRing
 from xnai.adapters.memory.lexical_index import MemoryLexicalIndex
 from xnai.adapters.memory.llm import FakeChatModel
 from xnai.adapters.memory.metrics import RecordingMetrics
+from xnai.adapters.memory.sealing import MemorySealer
+from xnai.adapters.memory.storage import MemoryOriginals, MemoryStateStore
 from xnai.adapters.memory.vector_index import NumpyVectorIndex
 from xnai.adapters.memory.voice import CodedSpeechToText, CodedTextToSpeech
 
@@ -31,6 +33,9 @@ __all__ = [
     "MemoryIndexStore",
     "MemoryKeyRing",
     "MemoryLexicalIndex",
+    "MemoryOriginals",
+    "MemorySealer",
+    "MemoryStateStore",
     "MemoryUserRepository",
     "NumpyVectorIndex",
     "PlainTotpCodes",
