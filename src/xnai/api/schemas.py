@@ -6,11 +6,17 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+RoleName = Literal["viewer", "editor", "admin", "system"]
 
-class QueryRequest(BaseModel):
-    """POST /v1/query."""
+
+class Strict(BaseModel):
+    """Request bodies refuse unknown fields (no mass assignment)."""
 
     model_config = ConfigDict(extra="forbid")
+
+
+class QueryRequest(Strict):
+    """POST /v1/query."""
 
     query: str = Field(min_length=1, max_length=8000)
     top_k: int | None = Field(default=None, ge=1, le=100)
@@ -75,3 +81,65 @@ class ChatCompletionRequest(BaseModel):
     max_completion_tokens: int | None = Field(default=None, ge=1, le=8192)
     stream: bool = False
     temperature: float | None = Field(default=None, ge=0, le=2)
+
+
+# /v1/auth/*
+
+
+class LoginRequest(Strict):
+    username: str = Field(min_length=1, max_length=256)
+    password: str = Field(min_length=1, max_length=4096)
+    totp_code: str | None = Field(default=None, max_length=16)
+
+
+class PasswordChange(Strict):
+    current_password: str = Field(min_length=1, max_length=4096)
+    new_password: str = Field(min_length=1, max_length=4096)
+
+
+class MfaCode(Strict):
+    code: str = Field(min_length=1, max_length=16)
+
+
+class NewApiKey(Strict):
+    name: str = Field(min_length=1, max_length=64)
+    expires_in_days: int | None = Field(default=None, ge=1, le=3650)
+
+
+# /v1/users
+
+
+class NewUser(Strict):
+    username: str = Field(min_length=1, max_length=64)
+    role: RoleName = "viewer"
+    password: str | None = Field(
+        default=None, max_length=4096, description="omitted: a random password is returned"
+    )
+
+
+class RoleChange(Strict):
+    role: RoleName
+
+
+class PasswordReset(Strict):
+    password: str | None = Field(default=None, max_length=4096)
+
+
+# /v1/collections
+
+
+class NewCollection(Strict):
+    name: str = Field(min_length=1, max_length=128)
+    description: str = Field(default="", max_length=2000)
+    readable_roles: list[RoleName] = []
+    readable_users: list[str] = Field(default=[], description="user ids or usernames")
+    writable_roles: list[RoleName] = []
+    writable_users: list[str] = []
+
+
+class AccessChange(Strict):
+    roles: list[RoleName] = []
+    users: list[str] = Field(default=[], description="user ids or usernames")
+    write: bool = Field(
+        default=False, description="grant: also write; revoke: take away writing only"
+    )

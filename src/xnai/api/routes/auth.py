@@ -6,9 +6,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from fastapi import APIRouter, Request
-from pydantic import BaseModel, ConfigDict, Field
 
 from xnai.api.deps import ContainerDep
+from xnai.api.schemas import LoginRequest, MfaCode, NewApiKey, PasswordChange
 from xnai.api.security import (
     EnrollingPrincipalDep,
     PrincipalDep,
@@ -23,32 +23,6 @@ from xnai.domain.identity import ApiKeyRecord
 from xnai.services.auth import UserSummary
 
 router = APIRouter(tags=["auth"])
-
-
-class Strict(BaseModel):
-    """Request bodies refuse unknown fields (no mass assignment)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-
-class LoginRequest(Strict):
-    username: str = Field(min_length=1, max_length=256)
-    password: str = Field(min_length=1, max_length=4096)
-    totp_code: str | None = Field(default=None, max_length=16)
-
-
-class PasswordChange(Strict):
-    current_password: str = Field(min_length=1, max_length=4096)
-    new_password: str = Field(min_length=1, max_length=4096)
-
-
-class MfaCode(Strict):
-    code: str = Field(min_length=1, max_length=16)
-
-
-class NewApiKey(Strict):
-    name: str = Field(min_length=1, max_length=64)
-    expires_in_days: int | None = Field(default=None, ge=1, le=3650)
 
 
 def user_json(u: UserSummary) -> dict[str, Any]:

@@ -2,41 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 from fastapi import APIRouter
-from pydantic import BaseModel, ConfigDict, Field
 
 from xnai.api.deps import ContainerDep
+from xnai.api.schemas import AccessChange, NewCollection
 from xnai.api.security import PrincipalDep, require
 from xnai.domain.access import Collection
 from xnai.domain.rbac import Permission, Principal
 
 router = APIRouter(tags=["collections"])
 ADMIN = Permission.ADMIN_SYSTEM
-RoleName = Literal["viewer", "editor", "admin", "system"]
-Names = list[str]
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class NewCollection(_Strict):
-    name: str = Field(min_length=1, max_length=128)
-    description: str = Field(default="", max_length=2000)
-    readable_roles: list[RoleName] = []
-    readable_users: Names = Field(default=[], description="user ids or usernames")
-    writable_roles: list[RoleName] = []
-    writable_users: Names = []
-
-
-class AccessChange(_Strict):
-    roles: list[RoleName] = []
-    users: Names = Field(default=[], description="user ids or usernames")
-    write: bool = Field(
-        default=False, description="grant: also write; revoke: take away writing only"
-    )
 
 
 def collection_json(

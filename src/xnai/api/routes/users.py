@@ -2,35 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 from fastapi import APIRouter
-from pydantic import Field
 
 from xnai.api.deps import ContainerDep
-from xnai.api.routes.auth import Strict, user_json
+from xnai.api.routes.auth import user_json
+from xnai.api.schemas import NewUser, PasswordReset, RoleChange
 from xnai.api.security import PrincipalDep, require
 from xnai.domain.rbac import Permission, Role
 
 router = APIRouter(tags=["users"])
 MANAGE = Permission.MANAGE_USERS
-RoleName = Literal["viewer", "editor", "admin", "system"]
-
-
-class NewUser(Strict):
-    username: str = Field(min_length=1, max_length=64)
-    role: RoleName = "viewer"
-    password: str | None = Field(
-        default=None, max_length=4096, description="omitted: a random password is returned"
-    )
-
-
-class RoleChange(Strict):
-    role: RoleName
-
-
-class PasswordReset(Strict):
-    password: str | None = Field(default=None, max_length=4096)
 
 
 @router.get("/v1/users", dependencies=[require(MANAGE)])
