@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from xnai import __version__
-from xnai.api import errors, headers, metrics, request_ids, security
+from xnai.api import errors, headers, metrics, readiness, request_ids, security
 from xnai.api.limits import BodyLimitMiddleware
 from xnai.api.routes import (
     admin,
@@ -70,7 +70,8 @@ def create_app(
         redoc_url=None,
         openapi_url=None,  # served by security.install: public on a loopback address only
     )
-    app.state.container = container
+    app.state.container = container  # each route takes the services it uses (api/deps.py)
+    app.state.probe = readiness.Probe.of(container)
     errors.install(app, unavailable=storage_outage_errors())
     for module in (health, query, openai_compat, documents, auth, users, collections, admin):
         app.include_router(module.router)

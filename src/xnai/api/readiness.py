@@ -13,13 +13,45 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
 from xnai.bootstrap import Container
+from xnai.domain.cache import Cache
+from xnai.domain.metrics import Metrics
+from xnai.services.breaker import CircuitBreaker
+from xnai.services.knowledge import KnowledgeBase
+from xnai.services.lazy import LazyChatModel
+from xnai.services.startup import Readiness
 
 OK, STARTING, ERROR = "ok", "starting", "error"
 CHECK_TIMEOUT_S = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class Probe:
+    """What the probe reads: the library and its database, what has finished loading, the
+    model and its circuit breaker, the shared cache, and the metrics it reports into."""
+
+    kb: KnowledgeBase
+    readiness: Readiness
+    model: LazyChatModel
+    metrics: Metrics
+    breaker: CircuitBreaker | None = None
+    cache: Cache | None = None
+
+    @classmethod
+    def of(cls, c: Container) -> Probe:
+        """The probe of a container."""
+        return cls(
+            kb=c.kb,
+            readiness=c.readiness,
+            model=c.model,
+            metrics=c.metrics,
+            breaker=getattr(c, "breaker", None),
+            cache=getattr(c, "cache", None),
+        )
 
 
 async def within(check: Callable[[], Any], timeout: float = CHECK_TIMEOUT_S) -> Any:
@@ -34,20 +66,20 @@ def _failure(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-async def database(c: Container) -> dict[str, Any]:
+async def database(probe: Probe) -> dict[str, Any]:
     """The document and identity database answers a trivial query."""
     started = time.perf_counter()
-    out: dict[str, Any] = {"backend": c.kb.database}
+    out: dict[str, Any] = {"backend": probe.kb.database}
     try:
-        await within(c.kb.ping_database)
+        await within(probe.kb.ping_database)
     except Exception as exc:
         return {**out, "status": ERROR, "error": _failure(exc)}
     return {**out, "status": OK, "latency_ms": round((time.perf_counter() - started) * 1000, 2)}
 
 
-async def redis(c: Container) -> dict[str, Any]:
+async def redis(probe: Probe) -> dict[str, Any]:
     """The shared cache, when one is configured (``healthy`` may ping it)."""
-    cache = getattr(c, "cache", None)
+    cache = probe.cache
     if cache is None:
         return {"configured": False}
     try:
@@ -57,9 +89,9 @@ async def redis(c: Container) -> dict[str, Any]:
     return {"configured": True, "status": OK if healthy else ERROR}
 
 
-def breaker_state(c: Container) -> str | None:
+def breaker_state(probe: Probe) -> str | None:
     """The model's circuit breaker state (closed, open, half_open), when there is one."""
-    breaker = getattr(c, "breaker", None)
+    breaker = probe.breaker
     if breaker is None:
         return None
     state = getattr(breaker, "state", None)
@@ -72,38 +104,38 @@ def breaker_state(c: Container) -> str | None:
     return str(state).lower().replace("-", "_")
 
 
-def llm(c: Container) -> dict[str, Any]:
+def llm(probe: Probe) -> dict[str, Any]:
     """Loaded, or still loading, or failed to load; and the breaker's state."""
-    error = c.readiness.model_error
-    out: dict[str, Any] = {"ready": c.model.loaded, "model": c.model.name, "error": error}
-    breaker = breaker_state(c)
+    error = probe.readiness.model_error
+    out: dict[str, Any] = {"ready": probe.model.loaded, "model": probe.model.name, "error": error}
+    breaker = breaker_state(probe)
     if breaker is not None:
         out["breaker"] = breaker
     if error or breaker == "open":
         out["status"] = ERROR
     else:
-        out["status"] = OK if c.model.loaded else STARTING
+        out["status"] = OK if probe.model.loaded else STARTING
     return out
 
 
-def index(c: Container) -> dict[str, Any]:
+def index(probe: Probe) -> dict[str, Any]:
     """The committed index generation is loaded."""
-    ready = c.readiness.index_ready
+    ready = probe.readiness.index_ready
     return {
         "status": OK if ready else STARTING,
         "ready": ready,
-        "generation": c.kb.snapshot.generation if ready else None,
+        "generation": probe.kb.snapshot.generation if ready else None,
     }
 
 
-async def components(c: Container) -> dict[str, dict[str, Any]]:
+async def components(probe: Probe) -> dict[str, dict[str, Any]]:
     """Every component's state; also sets ``xoe_component_health_status``."""
-    db, cache = await asyncio.gather(database(c), redis(c))
-    found = {"llm": llm(c), "index": index(c), "database": db, "redis": cache}
+    db, cache = await asyncio.gather(database(probe), redis(probe))
+    found = {"llm": llm(probe), "index": index(probe), "database": db, "redis": cache}
     for name, state in found.items():
         if "status" in state:
             healthy = 1.0 if state["status"] == OK else 0.0
-            c.metrics.set("xoe_component_health_status", healthy, component=name)
+            probe.metrics.set("xoe_component_health_status", healthy, component=name)
     return found
 
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from xnai.api.deps import ContainerDep
+from xnai.api.deps import AnomaliesDep, MetricsDep
 from xnai.api.security import require
 from xnai.domain.rbac import Permission
 from xnai.services.anomaly import ALERTING
@@ -15,12 +15,11 @@ router = APIRouter(tags=["admin"])
 
 
 @router.get("/v1/admin/alerts", dependencies=[require(Permission.READ_METRICS)])
-async def alerts(c: ContainerDep) -> dict[str, Any]:
+async def alerts(watch: AnomaliesDep, metrics: MetricsDep) -> dict[str, Any]:
     """Each watched series' state (ok or alerting, since when, last value and score), the
     series alerting now, recent transitions and the detector's settings."""
-    watch = c.anomalies
     series = watch.status()
-    watch.publish(c.metrics)
+    watch.publish(metrics)
     return {
         "alerting": [s.series for s in series if s.state == ALERTING],
         "series": [s.as_dict() for s in series],

@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
-from xnai.api.deps import ContainerDep
+from xnai.api.deps import AuthDep
 from xnai.api.schemas import LoginRequest, MfaCode, NewApiKey, PasswordChange
 from xnai.api.security import (
     EnrollingPrincipalDep,
@@ -47,9 +47,8 @@ def _iso(t: datetime | None) -> str | None:
 
 
 @router.post("/v1/auth/login", dependencies=[public()])
-def login(body: LoginRequest, request: Request, c: ContainerDep) -> dict[str, Any]:
+def login(body: LoginRequest, request: Request, auth: AuthDep) -> dict[str, Any]:
     """Exchange a username, password (and one-time code) for a session token."""
-    auth = c.auth
     try:
         r = auth.login(body.username, body.password, body.totp_code, source_ip=client_ip(request))
     except AccountLockedError:
@@ -71,67 +70,67 @@ def login(body: LoginRequest, request: Request, c: ContainerDep) -> dict[str, An
 
 
 @router.post("/v1/auth/logout", dependencies=[enrolling()])
-def logout(principal: EnrollingPrincipalDep, request: Request, c: ContainerDep) -> dict[str, Any]:
+def logout(principal: EnrollingPrincipalDep, request: Request, auth: AuthDep) -> dict[str, Any]:
     """End the current session."""
-    c.auth.logout(principal, source_ip=client_ip(request))
+    auth.logout(principal, source_ip=client_ip(request))
     return {"logged_out": True}
 
 
 @router.get("/v1/auth/me", dependencies=[enrolling()])
-def me(principal: EnrollingPrincipalDep, c: ContainerDep) -> dict[str, Any]:
+def me(principal: EnrollingPrincipalDep, auth: AuthDep) -> dict[str, Any]:
     """The signed-in account, how it signed in and what it may do."""
-    summary = c.auth.me(principal)
+    summary = auth.me(principal)
     return {
         **user_json(summary),
         "via": principal.via,
         "permissions": sorted(p.value for p in principal.permissions),
-        "mfa_enrolment_required": c.auth.policy.mfa_required and not summary.mfa_enrolled,
+        "mfa_enrolment_required": auth.policy.mfa_required and not summary.mfa_enrolled,
     }
 
 
 @router.post("/v1/auth/password", dependencies=[authenticated()])
 def change_password(
-    body: PasswordChange, principal: PrincipalDep, request: Request, c: ContainerDep
+    body: PasswordChange, principal: PrincipalDep, request: Request, auth: AuthDep
 ) -> dict[str, Any]:
     """Change one's own password; every session and API key of the account ends."""
-    c.auth.change_password(
+    auth.change_password(
         principal, body.current_password, body.new_password, source_ip=client_ip(request)
     )
     return {"changed": True, "credentials_revoked": True}
 
 
 @router.post("/v1/auth/mfa/enrol", dependencies=[enrolling()])
-def mfa_enrol(principal: EnrollingPrincipalDep, c: ContainerDep) -> dict[str, Any]:
+def mfa_enrol(principal: EnrollingPrincipalDep, auth: AuthDep) -> dict[str, Any]:
     """Start TOTP enrolment: a secret and an otpauth:// URI for an authenticator app."""
-    secret, uri = c.auth.begin_mfa_enrolment(principal)
+    secret, uri = auth.begin_mfa_enrolment(principal)
     return {"secret": secret, "otpauth_uri": uri}
 
 
 @router.post("/v1/auth/mfa/confirm", dependencies=[enrolling()])
-def mfa_confirm(body: MfaCode, principal: EnrollingPrincipalDep, c: ContainerDep) -> dict[str, Any]:
+def mfa_confirm(body: MfaCode, principal: EnrollingPrincipalDep, auth: AuthDep) -> dict[str, Any]:
     """Finish enrolment with a code from the app."""
-    c.auth.confirm_mfa_enrolment(principal, body.code)
+    auth.confirm_mfa_enrolment(principal, body.code)
     return {"mfa_enrolled": True}
 
 
 @router.get("/v1/auth/api-keys", dependencies=[authenticated()])
-def list_api_keys(principal: PrincipalDep, c: ContainerDep) -> dict[str, Any]:
+def list_api_keys(principal: PrincipalDep, auth: AuthDep) -> dict[str, Any]:
     """One's own API keys (metadata only)."""
-    return {"api_keys": [key_json(k) for k in c.auth.api_keys(principal)]}
+    return {"api_keys": [key_json(k) for k in auth.api_keys(principal)]}
 
 
 @router.post("/v1/auth/api-keys", status_code=201, dependencies=[authenticated()])
-def create_api_key(body: NewApiKey, principal: PrincipalDep, c: ContainerDep) -> dict[str, Any]:
+def create_api_key(body: NewApiKey, principal: PrincipalDep, auth: AuthDep) -> dict[str, Any]:
     """A new API key for programs; the key is in this response only."""
     expires = None
     if body.expires_in_days is not None:
-        expires = c.auth.clock() + timedelta(days=body.expires_in_days)
-    record, key = c.auth.create_api_key(principal, body.name, expires)
+        expires = auth.clock() + timedelta(days=body.expires_in_days)
+    record, key = auth.create_api_key(principal, body.name, expires)
     return {"api_key": key, **key_json(record)}
 
 
 @router.delete("/v1/auth/api-keys/{key_id}", dependencies=[authenticated()])
-def revoke_api_key(key_id: str, principal: PrincipalDep, c: ContainerDep) -> dict[str, Any]:
+def revoke_api_key(key_id: str, principal: PrincipalDep, auth: AuthDep) -> dict[str, Any]:
     """Revoke one of one's own API keys."""
-    c.auth.revoke_api_key(principal, key_id)
+    auth.revoke_api_key(principal, key_id)
     return {"revoked": key_id}

@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from xnai.api.deps import ContainerDep
+from xnai.api.deps import AccessDep
 from xnai.api.schemas import AccessChange, NewCollection
 from xnai.api.security import PrincipalDep, require
 from xnai.domain.access import Collection
@@ -38,19 +38,19 @@ def collection_json(
 
 
 @router.get("/v1/collections", dependencies=[require(Permission.READ_DOCUMENTS)])
-def list_collections(principal: PrincipalDep, c: ContainerDep) -> dict[str, Any]:
+def list_collections(principal: PrincipalDep, access: AccessDep) -> dict[str, Any]:
     """The collections the caller may read, with their number of documents."""
-    counts = c.access.document_counts()
-    readable = c.access.readable(principal)
+    counts = access.document_counts()
+    readable = access.readable(principal)
     return {"collections": [collection_json(x, principal, counts.get(x.name, 0)) for x in readable]}
 
 
 @router.post("/v1/collections", status_code=201, dependencies=[require(ADMIN)])
 def create_collection(
-    body: NewCollection, principal: PrincipalDep, c: ContainerDep
+    body: NewCollection, principal: PrincipalDep, access: AccessDep
 ) -> dict[str, Any]:
     """Create a collection (readable by admins only until roles or users are listed)."""
-    created = c.access.create(
+    created = access.create(
         body.name,
         description=body.description,
         readable_roles=body.readable_roles,
@@ -63,25 +63,25 @@ def create_collection(
 
 
 @router.post("/v1/collections/{name}/grant", dependencies=[require(ADMIN)])
-def grant(name: str, body: AccessChange, principal: PrincipalDep, c: ContainerDep) -> Any:
+def grant(name: str, body: AccessChange, principal: PrincipalDep, access: AccessDep) -> Any:
     """Let roles or users read a collection (and write it with ``write``)."""
-    changed = c.access.grant(
+    changed = access.grant(
         name, roles=body.roles, users=body.users, write=body.write, actor=principal.user_id
     )
     return {"collection": collection_json(changed, principal)}
 
 
 @router.post("/v1/collections/{name}/revoke", dependencies=[require(ADMIN)])
-def revoke(name: str, body: AccessChange, principal: PrincipalDep, c: ContainerDep) -> Any:
+def revoke(name: str, body: AccessChange, principal: PrincipalDep, access: AccessDep) -> Any:
     """Take roles or users off a collection (off its write list only with ``write``)."""
-    changed = c.access.revoke(
+    changed = access.revoke(
         name, roles=body.roles, users=body.users, write_only=body.write, actor=principal.user_id
     )
     return {"collection": collection_json(changed, principal)}
 
 
 @router.delete("/v1/collections/{name}", dependencies=[require(ADMIN)])
-def remove(name: str, principal: PrincipalDep, c: ContainerDep) -> dict[str, Any]:
+def remove(name: str, principal: PrincipalDep, access: AccessDep) -> dict[str, Any]:
     """Delete an empty collection; 409 while it holds documents."""
-    c.access.remove(name, actor=principal.user_id)
+    access.remove(name, actor=principal.user_id)
     return {"deleted": name}

@@ -7,7 +7,7 @@ from fastapi.responses import JSONResponse
 
 from xnai import __version__
 from xnai.api import readiness
-from xnai.api.deps import ContainerDep
+from xnai.api.deps import ProbeDep
 from xnai.api.security import public
 
 router = APIRouter(tags=["health"])
@@ -20,10 +20,10 @@ async def health() -> dict[str, str]:
 
 
 @router.get("/ready", dependencies=[public()])
-async def ready(c: ContainerDep) -> JSONResponse:
+async def ready(probe: ProbeDep) -> JSONResponse:
     """200 when the index, the database and the model are ready (``degraded`` when only Redis
     or the model's breaker fails), else 503; each component's state (see api/readiness.py)."""
-    components = await readiness.components(c)
+    components = await readiness.components(probe)
     status, code = readiness.verdict(components)
     body = {"status": status, "components": components}
     ok = code == 200
