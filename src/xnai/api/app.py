@@ -6,6 +6,7 @@ import logging
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 
 from fastapi import FastAPI
 
@@ -76,16 +77,19 @@ def create_app(
     for module in (health, query, openai_compat, documents, auth, users, collections, admin):
         app.include_router(module.router)
     app.include_router(alerts.router)
-    metrics.install(app, container)  # GET /metrics
-    security.install(app, container)  # after the last router: every route declares access
-    max_bytes = int(container.settings.server.max_body_mb * 1024 * 1024)
+    server = container.settings.server
+    components = partial(metrics.loaded_components, container)
+    metrics.install(app, container.metrics, host=server.host, components=components)
+    security.install(app, server.host)  # after the last router: every route declares access
+    max_bytes = int(server.max_body_mb * 1024 * 1024)
     app.add_middleware(BodyLimitMiddleware, max_bytes=max_bytes)
     # The chat UI (mounted at /chat by xnai.server) gets the same-origin page policy.
-    headers.install(
-        app, prefixes={"/chat": headers.UI_POLICY}, hsts=container.settings.server.behind_tls_proxy
+    headers.install(app, prefixes={"/chat": headers.UI_POLICY}, hsts=server.behind_tls_proxy)
+    metrics.install_middleware(app, container.metrics)  # outside the body limit: counts 413s
+    # Anomaly detection over every query's latency and outcome.
+    app.add_middleware(
+        QueryWatchMiddleware, anomalies=container.anomalies, metrics=container.metrics
     )
-    metrics.install_middleware(app, container)  # outside the body limit: counts 413s too
-    app.add_middleware(QueryWatchMiddleware, container=container)  # anomaly detection
     request_ids.install(app)  # the very outermost: every line and response has the id
     return app
 

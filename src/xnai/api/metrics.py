@@ -12,7 +12,6 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from functools import partial
 from typing import Protocol, runtime_checkable
 
 from fastapi import FastAPI, Request, Response
@@ -171,16 +170,16 @@ def loaded_components(c: Container) -> int:
     return count
 
 
-def install(app: FastAPI, container: Container) -> None:
-    """Serve ``GET /metrics`` (public on a loopback address, else it needs ``read:metrics``)
-    and keep this app's active-user figures."""
-    s, metrics = container.settings, container.metrics
+def install(app: FastAPI, metrics: Metrics, *, host: str, components: Callable[[], int]) -> None:
+    """Serve ``GET /metrics`` (public when ``host`` is a loopback address, else it needs
+    ``read:metrics``) and keep this app's active-user figures; ``components`` counts the
+    loaded components (see ``loaded_components``)."""
     users = ActiveUsers()
     app.state.xnai_active_users = users
     if isinstance(metrics, Scrapeable):
         metrics.read_at_scrape("xoe_active_users", users.count)
-        metrics.read_at_scrape("xoe_wasm_component_count", partial(loaded_components, container))
-    guard = public() if is_loopback(s.server.host) else require(Permission.READ_METRICS)
+        metrics.read_at_scrape("xoe_wasm_component_count", components)
+    guard = public() if is_loopback(host) else require(Permission.READ_METRICS)
 
     @app.get("/metrics", dependencies=[guard], tags=["monitoring"], response_class=Response)
     def metrics_text(request: Request) -> Response:
@@ -191,10 +190,10 @@ def install(app: FastAPI, container: Container) -> None:
         return Response(body, media_type=content_type)
 
 
-def install_middleware(app: FastAPI, container: Container) -> None:
+def install_middleware(app: FastAPI, metrics: Metrics) -> None:
     """Count and time every request (add it after the body limit, so 413s count too)."""
     users: ActiveUsers = app.state.xnai_active_users
-    app.add_middleware(RequestMetricsMiddleware, metrics=container.metrics, users=users)
+    app.add_middleware(RequestMetricsMiddleware, metrics=metrics, users=users)
 
 
 def start_port_server(container: Container) -> Callable[[], None] | None:

@@ -216,9 +216,10 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def install(app: FastAPI, container: Container) -> None:
-    """Serve ``/openapi.json`` (public on a loopback address only) and check every route."""
-    guard = public() if is_loopback(container.settings.server.host) else authenticated()
+def install(app: FastAPI, host: str) -> None:
+    """Serve ``/openapi.json`` (public when ``host`` is a loopback address, else to any
+    signed-in caller) and check every route."""
+    guard = public() if is_loopback(host) else authenticated()
 
     @app.get("/openapi.json", include_in_schema=False, dependencies=[guard])
     def openapi() -> JSONResponse:

@@ -13,7 +13,8 @@ import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from xnai.bootstrap import Container
+from xnai.domain.metrics import Metrics
+from xnai.services.anomaly import AnomalyWatch
 
 QUERY_PATHS = frozenset({"/v1/query", "/query", "/v1/chat/completions"})
 BODY_PEEK = 64 * 1024  # enough for any query's JSON; longer bodies count as generating
@@ -34,11 +35,13 @@ def generates(path: str, body: bytes) -> bool:
 
 
 class QueryWatchMiddleware:
-    """Reports each finished query to ``container.anomalies`` and publishes the scores."""
+    """Reports each finished query to the anomaly detector and publishes its scores into
+    ``metrics``."""
 
-    def __init__(self, app: ASGIApp, container: Container) -> None:
+    def __init__(self, app: ASGIApp, anomalies: AnomalyWatch, metrics: Metrics) -> None:
         self.app = app
-        self.container = container
+        self.anomalies = anomalies
+        self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (
@@ -81,7 +84,6 @@ class QueryWatchMiddleware:
         status = int(seen["status"])
         if 400 <= status < 500:
             return
-        c = self.container
         error = status >= 500 or bool(seen["stream_error"])
-        c.anomalies.observe_query(seconds, error=error, generate=generates(path, body))
-        c.anomalies.publish(c.metrics)
+        self.anomalies.observe_query(seconds, error=error, generate=generates(path, body))
+        self.anomalies.publish(self.metrics)
