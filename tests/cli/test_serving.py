@@ -17,6 +17,9 @@ import uvicorn
 from bench import slow_clients
 from bench.metrics import percentile
 from bench.slow_clients import ENDLESS_HEAD, HEALTH, SlowSockets, read_to_end
+from starlette.applications import Starlette
+from starlette.routing import WebSocketRoute
+from starlette.websockets import WebSocket
 from typer.testing import CliRunner
 
 from xnai.api.app import create_app
@@ -258,3 +261,34 @@ def test_the_open_files_limit_is_raised_never_lowered() -> None:
     before = ensure_open_files(0)
     assert before == -1 or before >= 1
     assert ensure_open_files(16) == before  # already enough: unchanged
+
+
+def test_a_websocket_outlives_the_head_deadline() -> None:
+    """The chat's WebSocket is upgraded from HTTP: once its head is in, no deadline applies."""
+
+    async def greet_late(ws: WebSocket) -> None:
+        await ws.accept()
+        await ws.receive_text()  # sent after the deadline
+        await ws.send_text("hi")
+        await ws.close()
+
+    app = Starlette(routes=[WebSocketRoute("/ws", greet_late)])
+    with serving(app, Server(header_timeout_seconds=0.3)) as server, connect(server) as sock:
+        sock.sendall(
+            b"GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+            b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+            b"Sec-WebSocket-Version: 13\r\n\r\n"
+        )
+        handshake = b""
+        while b"\r\n\r\n" not in handshake:
+            handshake += sock.recv(65536)
+        assert handshake.startswith(b"HTTP/1.1 101 "), handshake
+        time.sleep(1.0)  # over three deadlines
+        mask = b"\x01\x02\x03\x04"
+        sock.sendall(b"\x81\x82" + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(b"go")))
+        frame = b""
+        while len(frame) < 4:
+            piece = sock.recv(65536)
+            assert piece, "closed"
+            frame += piece
+    assert frame[:4] == b"\x81\x02hi"
