@@ -258,9 +258,9 @@ def test_the_server_limits_must_be_positive(server: dict[str, Any]) -> None:
 
 
 def test_the_open_files_limit_is_raised_never_lowered() -> None:
-    before = ensure_open_files(0)
-    assert before == -1 or before >= 1
-    assert ensure_open_files(16) == before  # already enough: unchanged
+    limit = ensure_open_files(16)
+    assert limit == -1 or limit >= 16
+    assert ensure_open_files(0) == limit  # already enough: unchanged, never lowered
 
 
 def test_a_websocket_outlives_the_head_deadline() -> None:
