@@ -361,6 +361,53 @@ def serve(data: dict[str, Any]) -> list[str]:
             ),
         ],
     )
+    slow = data.get("slow_clients")
+    if slow is not None:
+        lines += slow_clients(slow)
+    return lines
+
+
+def slow_clients(data: dict[str, Any]) -> list[str]:
+    """Part of section (d): ``/health`` while slow sockets trickle request heads."""
+    if "error" in data:
+        return ["Slow clients:", "", *error_lines(data)]
+    lines = [
+        f"Slow clients: {fmt(data.get('slow_sockets'))} sockets each send a request head one "
+        f"byte every {fmt(data.get('byte_interval_s'), 1)} s and never finish it, while "
+        f"`GET /health` is requested one after another, each on a new connection, for "
+        f"{fmt(data.get('window_s'), 0)} s; then the time from opening each slow socket to the "
+        "server closing it (`server.header_timeout_seconds`).",
+        "",
+    ]
+    target = data.get("target_p95_ms")
+    lines += table(
+        ("measure", "value"),
+        [
+            (
+                "`/health` requests (errors)",
+                f"{fmt(data.get('health_requests'))} ({fmt(data.get('health_errors'))})",
+            ),
+            (
+                "`/health` p50 / p95 / p99 / max, ms",
+                " / ".join(
+                    fmt(data.get(k), 1)
+                    for k in ("health_p50_ms", "health_p95_ms", "health_p99_ms", "health_max_ms")
+                ),
+            ),
+            (
+                "slow sockets closed by the server (told 408)",
+                f"{fmt(data.get('released'))} ({fmt(data.get('told_408'))})",
+            ),
+            (
+                "closed after, s (first / last)",
+                f"{fmt(data.get('release_min_s'), 2)} / {fmt(data.get('release_max_s'), 2)}",
+            ),
+            (
+                f"target: `/health` p95 < {fmt(target, 0)} ms",
+                verdict(data.get("health_p95_ms"), target or 0.0, False),
+            ),
+        ],
+    )
     return lines
 
 

@@ -10,7 +10,8 @@ Sections (``--only`` picks some; the others keep their previous results):
   the API can skip generation);
 - generation: time to first token and tokens/s through ``xnai serve`` versus raw
   llama-cpp-python on the same prompt;
-- serve: peak memory of the ``xnai serve`` process;
+- serve: peak memory of the ``xnai serve`` process, and ``/health`` latency while 1,000
+  slow sockets send request heads a byte at a time (and how soon they are closed);
 - load: locust (``bench/locustfile.py``) against ``xnai serve``, 50 users for a bounded time,
   retrieval-only and end-to-end queries: p50/p95/p99 and error rate;
 - voice: speech to text seconds per second of audio (Whisper tiny.en and base) and time to
@@ -48,7 +49,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench import report  # noqa: E402
+from bench import report, slow_clients  # noqa: E402
 from bench.corpus import SOURCE_PREFIX, Corpus, load_repo_docs, load_scifact  # noqa: E402
 from bench.metrics import evaluate, percentile  # noqa: E402
 from bench.raw_llama import run_record, summarise  # noqa: E402
@@ -73,6 +74,7 @@ LOAD_MAX_TOKENS = 32
 LOAD_QUESTIONS = 500
 GEN_RUNS = 3
 GEN_MAX_TOKENS = 128
+SLOW_SOCKETS = 1000
 QUESTIONS = {
     "scifact": (
         "Does vitamin D supplementation reduce the risk of bone fractures?",
@@ -739,7 +741,24 @@ class Bench:
             "model_assemble_s": state.get("assemble_s"),
             "target_mb": TARGETS["serve_rss_mb"],
             "competitor_rss_mb_without_llm": COMPETITOR["rss_mb_without_llm"],
+            "slow_clients": self.slow_clients(server),
         }
+
+    def slow_clients(self, server: Server) -> dict[str, Any]:
+        """``GET /health`` while slow sockets trickle request heads; how soon they are closed."""
+        self.settle()
+        log(f"serve: /health under {SLOW_SOCKETS} slow sockets")
+        try:
+            out = slow_clients.measure("127.0.0.1", server.port, sockets=SLOW_SOCKETS)
+        except Exception as exc:  # the memory figures stand without it
+            traceback.print_exc(file=sys.stderr)
+            return {"error": f"{type(exc).__name__}: {exc}"}
+        log(
+            f"serve: /health p50 {out['health_p50_ms']} ms, p95 {out['health_p95_ms']} ms with "
+            f"{SLOW_SOCKETS} slow sockets; {out['released']} closed, the last after "
+            f"{out['release_max_s']} s"
+        )
+        return out
 
     def load_test(self, server: Server) -> dict[str, Any]:
         """Locust, headless, against the running server; numbers from its CSV statistics."""

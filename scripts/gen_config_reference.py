@@ -147,6 +147,14 @@ NOTES: dict[str, str] = {
     "server.host": "Address `xnai serve` binds to.",
     "server.port": "Port `xnai serve` listens on.",
     "server.max_body_mb": "Larger request bodies get HTTP 413.",
+    "server.header_timeout_seconds": "A request's line and headers must arrive within this "
+    "many seconds of the connection being made (or of the first byte of a later request on "
+    "a kept-alive connection), or the server answers 408 and closes the connection; a "
+    "client that sends nothing is closed without an answer. Sending more bytes does not "
+    "extend it. Bodies are not limited by it.",
+    "server.max_connections": "When this many connections (idle, slow or busy) are open, "
+    "`xnai serve` answers further requests with HTTP 503 until some close. It raises the "
+    "process's limit of open files to fit them when the hard limit allows.",
     "redis.url": "Redis for the answer cache and the ingest checkpoints, e.g. "
     "`redis://127.0.0.1:6379/0` (`rediss://` for TLS, `unix://` for a socket); empty: no "
     "Redis, no answer cache. The password goes in `redis.password`, never in the URL. "

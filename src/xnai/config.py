@@ -243,6 +243,16 @@ class Server(Section):
     behind_tls_proxy: bool = Field(
         default=False, description="a TLS-terminating proxy is in front (for a non-loopback host)"
     )
+    header_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        le=300,
+        description="a request's line and headers must arrive within this time, or the "
+        "connection is closed",
+    )
+    max_connections: int = Field(
+        default=2048, ge=1, le=65536, description="open connections beyond which requests get 503"
+    )
 
 
 class Redis(Section):

@@ -194,12 +194,15 @@ def serve(
     """Serve the HTTP API and the chat UI (http://127.0.0.1:8000/chat)."""
     import uvicorn
 
+    from xnai.cli.serving import ensure_open_files, uvicorn_options
+
     s = settings()
     if state["config"] is not None:
         os.environ["XNAI_CONFIG"] = str(state["config"])
     if host:  # the app decides from the bind address whether /openapi.json is public
         os.environ["XNAI_SERVER__HOST"] = host
     configure_logging(s)  # JSON lines to stderr and <data_dir>/logs/xnai.log
+    ensure_open_files(s.server.max_connections)
     uvicorn.run(
         "xnai.server:app_from_environment",  # the HTTP API and the chat UI at /chat
         factory=True,
@@ -208,6 +211,9 @@ def serve(
         log_level=s.enterprise.monitoring.log_level.lower(),
         log_config=None,  # uvicorn's records go through the handlers configured above
         access_log=False,
+        # Request heads must arrive in time (slow clients are cut off); beyond
+        # server.max_connections open connections requests get 503.
+        **uvicorn_options(s.server),
     )
 
 

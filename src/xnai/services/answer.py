@@ -284,10 +284,22 @@ def _citation(number: int, hit: Hit) -> Citation:
     )
 
 
+# Whatever a reader could take for a source tag: a less-than sign (ASCII, full-width or
+# small), then only spaces, slashes, backslashes or invisible characters, then "source" in
+# any case: "</SOURCE>", "</source >", "< /source", "<\source", "<source id=...". Entities
+# such as "&lt;/source&gt;" are text to a model and stay as they are.
+_SOURCE_TAG = re.compile(
+    r"[<\uff1c\ufe64](?=[\s/\\\u200b-\u200f\u2060\ufeff]*source)", re.IGNORECASE
+)
+
+
 def _quote(text: str) -> str:
-    # A source cannot close its own quotation and pose as the user.
-    return text.replace("</source>", "</ source>").replace("<source", "< source")
+    """``text`` safe inside ``<source>`` tags: it can neither close its own quotation (and
+    pose as the user) nor open another; only the tag's opening sign is changed."""
+    return _SOURCE_TAG.sub("&lt;", text)
 
 
 def _attr(text: str) -> str:
-    return text.replace('"', "'").replace("\n", " ")
+    """``text`` safe as a double-quoted attribute on the tag's line: no double quote, no line
+    break of any kind, no source tag."""
+    return _quote(" ".join(text.replace('"', "'").split()))
