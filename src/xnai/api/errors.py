@@ -12,6 +12,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from xnai.api.metrics import count_error
 from xnai.domain.errors import (
     AccountLockedError,
+    AuditUnavailableError,
     AuthenticationError,
     CircuitOpenError,
     ConfigError,
@@ -44,6 +45,7 @@ STATUS: list[tuple[type[XnaiError], int]] = [
     (UnsupportedFileError, 415),
     (DocumentError, 422),
     (NotReadyError, 503),
+    (AuditUnavailableError, 503),
     (ModelUnavailableError, 503),
     (ModelError, 502),
     (ConfigError, 500),
