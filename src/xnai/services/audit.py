@@ -284,7 +284,6 @@ def record_first(sink: AuditSink, event_type: str, **fields: Any) -> None:
     try:
         sink.record(event_type, **fields)
     except (AuditUnavailableError, OSError) as exc:
-        log.warning("audit trail unavailable, %s refused: %r", event_type, exc)
         raise AuditUnavailableError(
             f"the audit trail cannot be written ({_reason(exc)}): the action was refused and "
             "nothing was changed; free disk space or make the audit directory writable, then "
