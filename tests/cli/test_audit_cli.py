@@ -20,7 +20,8 @@ def invoke(*args: str) -> tuple[int, str]:
 
 @pytest.fixture
 def history(env: Path, tmp_path: Path) -> Path:
-    """A library where two documents were ingested and one removed: two audit lines."""
+    """A library where two documents were ingested and one removed: three audit lines (the
+    ingest's commit, the ingest run, the removal)."""
     lib = tmp_path / "lib"
     lib.mkdir()
     (lib / "a.md").write_text("# Alpha\n\nThe turbine spins at 3000 rpm.\n")
@@ -37,11 +38,14 @@ def test_ingest_and_remove_are_audited_and_tail_prints_json_lines(
     code, out = invoke("audit", "tail", "-n", "5")
     assert code == 0, out
     events = [json.loads(line) for line in out.splitlines()]
-    assert [e["event_type"] for e in events] == ["ingest", "delete"]
-    ingest, delete = events
-    assert ingest["user_id"] == "local" and ingest["details"]["ingested_by"] == "maria"
-    assert sorted(Path(s).name for s in ingest["details"]["added"]) == ["a.md", "b.md"]
-    assert ingest["compliance_flags"] == ["GDPR"]
+    assert [e["event_type"] for e in events] == ["ingest", "ingest", "delete"]
+    commit, ingest, delete = events
+    assert [commit["action"], ingest["action"]] == ["commit", "files"]
+    for event in (commit, ingest):
+        assert event["user_id"] == "local" and event["details"]["ingested_by"] == "maria"
+        assert sorted(Path(s).name for s in event["details"]["added"]) == ["a.md", "b.md"]
+        assert event["compliance_flags"] == ["GDPR"]
+    assert commit["details"]["generation"] == ingest["details"]["generation"]
     assert delete["details"]["source"] == str((tmp_path / "lib" / "b.md").resolve())
     assert delete["details"]["chunks_removed"] >= 1
     assert delete["compliance_flags"] == ["GDPR", "SOC2", "PRIVILEGED_ACCESS"]
@@ -51,16 +55,16 @@ def test_ingest_and_remove_are_audited_and_tail_prints_json_lines(
 
 def test_verify_passes_on_an_intact_log(history: Path) -> None:
     code, out = invoke("audit", "verify")
-    assert (code, out.strip()) == (0, "OK: 2 lines")
+    assert (code, out.strip()) == (0, "OK: 3 lines")
 
 
 def test_verify_names_a_modified_line(history: Path) -> None:
     lines = history.read_text().splitlines(keepends=True)
-    lines[1] = lines[1].replace('"delete"', '"deletx"', 1)
+    lines[2] = lines[2].replace('"delete"', '"deletx"', 1)
     history.write_text("".join(lines))
     code, out = invoke("audit", "verify")
     assert code == 1
-    assert "line 2: MAC mismatch" in out
+    assert "line 3: MAC mismatch" in out
 
 
 def test_verify_names_a_truncated_end(history: Path) -> None:

@@ -317,8 +317,9 @@ def test_rotate_reencrypts_everything_and_retires_the_old_key(
         FernetKeyRing.from_keys([old_key]).decrypt(
             "user_data", (data / "knowledge" / "ingest_manifest.json").read_bytes()
         )
-    (event,) = [e for e in audit.events if e["event_type"] == "key_rotation"]
-    assert event["success"] and event["user_id"] == "admin-1"
+    begin, event = [e for e in audit.events if e["event_type"] == "key_rotation"]
+    assert begin["action"] == "rotate_begin" and begin["details"]["from_key"] == old_id
+    assert event["action"] == "rotate" and event["success"] and event["user_id"] == "admin-1"
     assert event["details"]["key_id"] == report.key_id
     assert event["details"]["retired"] == [old_id]
     assert_everything_readable(make_container(data), canaries)
@@ -378,7 +379,8 @@ def test_a_failed_rotation_is_audited_keeps_data_readable_and_can_be_rerun(
     audit = RecordingAudit()
     with pytest.raises(OSError, match="disk full"):
         rotation(filled, [Crashing()], audit).rotate(user_id="admin-1")
-    (event,) = audit.events
+    begin, event = audit.events
+    assert begin["action"] == "rotate_begin" and begin["success"]
     assert event["event_type"] == "key_rotation" and not event["success"]
     assert "disk full" in event["details"]["error"]
     assert_everything_readable(make_container(filled.settings.data_dir), canaries)

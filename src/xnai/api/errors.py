@@ -12,6 +12,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from xnai.api.metrics import count_error
 from xnai.domain.errors import (
     AccountLockedError,
+    AuditUnavailableError,
     AuthenticationError,
     CircuitOpenError,
     ConfigError,
@@ -44,6 +45,7 @@ STATUS: list[tuple[type[XnaiError], int]] = [
     (UnsupportedFileError, 415),
     (DocumentError, 422),
     (NotReadyError, 503),
+    (AuditUnavailableError, 503),
     (ModelUnavailableError, 503),
     (ModelError, 502),
     (ConfigError, 500),
@@ -78,6 +80,13 @@ def response_details(exc: XnaiError, code: int) -> tuple[dict[str, str] | None, 
 STORAGE_RETRY_AFTER = 5
 
 
+def _root(exc: BaseException) -> BaseException:
+    """The first error of a chain of ``raise ... from``."""
+    while exc.__cause__ is not None:
+        exc = exc.__cause__
+    return exc
+
+
 def install(app: FastAPI, *, unavailable: tuple[type[Exception], ...] = ()) -> None:
     """Register the exception handlers; ``unavailable`` are the storage errors that mean
     the database cannot be reached right now (503, try again), not a bug (500)."""
@@ -98,6 +107,8 @@ def install(app: FastAPI, *, unavailable: tuple[type[Exception], ...] = ()) -> N
     async def _domain(request: Request, exc: XnaiError) -> JSONResponse:
         code = status_for(exc)
         count_error(request, exc, code)
+        if isinstance(exc, AuditUnavailableError):  # the response leaves out file names
+            log.warning("%s %s refused: %r", request.method, request.url.path, _root(exc))
         headers, extra = response_details(exc, code)
         return JSONResponse(error_body(str(exc), **extra), status_code=code, headers=headers)
 

@@ -107,5 +107,10 @@ class InvalidInputError(XnaiError):
     """A value given by the user is not acceptable (e.g. a weak password)."""
 
 
+class AuditUnavailableError(XnaiError):
+    """The audit trail cannot be written (disk full, read-only, missing): the privileged
+    action that needed it was refused and nothing was changed."""
+
+
 class IntegrityError(XnaiError):
     """Stored data failed its integrity check (tampered or wrong key); never returns data."""

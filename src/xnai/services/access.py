@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import replace
 
 from xnai.domain.access import COLLECTION_NAME, AccessScope, Collection, CollectionStore
@@ -22,6 +23,7 @@ from xnai.domain.errors import (
 from xnai.domain.models import Document
 from xnai.domain.ports import AuditSink
 from xnai.domain.rbac import Principal, Role
+from xnai.services.audit import audited
 from xnai.services.knowledge import Source
 
 Failure = tuple[str, Exception]
@@ -165,9 +167,9 @@ class AccessService:
             writable_roles=check_roles(writable_roles),
             writable_users=check_users(writable_users),
         )
-        self.store.create(collection)
+        with self._audited("create", collection, actor):
+            self.store.create(collection)
         self._forget()
-        self._record("create", collection, actor)
         return collection
 
     def grant(
@@ -229,22 +231,25 @@ class AccessService:
             raise ConflictError(
                 f"collection {name!r} still holds {held} document(s): remove them first"
             )
-        if not self.store.delete(name):
-            raise NotFoundError(_no_collection(name))
+        self.require(name)  # an unknown name is refused before anything is recorded
+        with self._audited("remove", Collection(name), actor):
+            if not self.store.delete(name):
+                raise NotFoundError(_no_collection(name))
         self._forget()
-        self._record("remove", Collection(name), actor)
 
     def _replace(self, collection: Collection, action: str, actor: str | None) -> Collection:
-        self.store.replace(collection)
+        with self._audited(action, collection, actor):
+            self.store.replace(collection)
         self._forget()
-        self._record(action, collection, actor)
         return collection
 
-    def _record(self, action: str, collection: Collection, actor: str | None) -> None:
-        """One audit event per change of a collection, with its lists after the change."""
-        if self.audit is None:
-            return
-        self.audit.record(
+    def _audited(
+        self, action: str, collection: Collection, actor: str | None
+    ) -> AbstractContextManager[None]:
+        """One audit event per change of a collection, with its lists after the change,
+        written before the change is made (see ``audited``)."""
+        return audited(
+            self.audit,
             "access_control",
             action=f"collection_{action}",
             resource=f"collection:{collection.name}",

@@ -8,9 +8,11 @@ user_id, resource, action, success, details, compliance_flags) and appends it to
 from __future__ import annotations
 
 import hashlib
+import logging
 import math
 import uuid
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -20,6 +22,8 @@ from xnai.domain.audit import (
     AuditLog,
     VerifyResult,
 )
+from xnai.domain.errors import AuditUnavailableError
+from xnai.domain.ports import AuditSink
 from xnai.domain.rbac import Permission
 
 __all__ = [
@@ -29,9 +33,14 @@ __all__ = [
     "SOC2",
     "Auditor",
     "VerifyResult",
+    "audited",
     "compliance_flags",
+    "log_follow_up",
+    "record_first",
     "safe_details",
 ]
+
+log = logging.getLogger("xnai.audit")
 
 GDPR = "GDPR"
 SOC2 = "SOC2"
@@ -212,19 +221,23 @@ class Auditor:
         source_ip: str | None = None,
         details: dict[str, Any] | None = None,
     ) -> None:
-        """Append one event; raises when the log cannot be written."""
-        self.log.append(
-            self.event(
-                event_type,
-                action=action,
-                resource=resource,
-                user_id=user_id,
-                success=success,
-                severity=severity,
-                source_ip=source_ip,
-                details=details,
-            )
+        """Append one event; AuditUnavailableError when the log cannot be written."""
+        event = self.event(
+            event_type,
+            action=action,
+            resource=resource,
+            user_id=user_id,
+            success=success,
+            severity=severity,
+            source_ip=source_ip,
+            details=details,
         )
+        try:
+            self.log.append(event)
+        except OSError as exc:
+            raise AuditUnavailableError(
+                f"the audit trail cannot be written ({_reason(exc)})"
+            ) from exc
 
     def verify(self) -> VerifyResult:
         """Check the chain, every MAC and the anchor."""
@@ -255,6 +268,67 @@ class Auditor:
     def trim_days(self, days: int) -> int:
         """Drop the leading lines older than ``days`` days (the retention period)."""
         return self.trim(self._clock() - timedelta(days=days))
+
+
+def _reason(exc: BaseException) -> str:
+    """What went wrong with the log, without file names (they are for the server's log)."""
+    cause = exc.__cause__ if isinstance(exc, AuditUnavailableError) else exc
+    if isinstance(cause, OSError) and cause.strerror:
+        return cause.strerror
+    return str(cause) or type(cause).__name__
+
+
+def record_first(sink: AuditSink, event_type: str, **fields: Any) -> None:
+    """Write the event of a change before the change is made; AuditUnavailableError, and
+    the change must not be made, when the trail cannot be written."""
+    try:
+        sink.record(event_type, **fields)
+    except (AuditUnavailableError, OSError) as exc:
+        raise AuditUnavailableError(
+            f"the audit trail cannot be written ({_reason(exc)}): the action was refused and "
+            "nothing was changed; free disk space or make the audit directory writable, then "
+            "try again"
+        ) from exc
+
+
+def record_failure(sink: AuditSink, event_type: str, exc: BaseException, **fields: Any) -> None:
+    """Record that a change whose event was already written did not happen (best effort:
+    the failure itself is what the caller reports)."""
+    details = dict(fields.pop("details", None) or {})
+    details["error"] = f"{type(exc).__name__}: {exc}"
+    fields.update(success=False, severity="warning", details=details)
+    try:
+        sink.record(event_type, **fields)
+    except Exception as again:
+        log.error("%s failed and its failure could not be audited: %r", event_type, again)
+
+
+def log_follow_up(sink: AuditSink, event_type: str, **fields: Any) -> None:
+    """Record a detail of a change that is already made and audited (how many credentials
+    it revoked); a trail that fails now cannot undo the change, so it is logged instead."""
+    try:
+        sink.record(event_type, **fields)
+    except (AuditUnavailableError, OSError) as exc:
+        log.error("%s could not be audited after the change: %r", event_type, exc)
+
+
+@contextmanager
+def audited(sink: AuditSink | None, event_type: str, **fields: Any) -> Iterator[None]:
+    """Write the event, then make the change in the ``with`` block (write-ahead).
+
+    The change is refused, with AuditUnavailableError and nothing changed, when the event
+    cannot be written; a change that fails after its event was written is recorded as a
+    failed event of the same type. A change is therefore never made without its event.
+    """
+    if sink is None:
+        yield
+        return
+    record_first(sink, event_type, **fields)
+    try:
+        yield
+    except Exception as exc:
+        record_failure(sink, event_type, exc, **fields)
+        raise
 
 
 def _names(line: Mapping[str, Any], values: Collection[str]) -> bool:

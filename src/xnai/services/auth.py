@@ -144,14 +144,14 @@ class AuthService(UserAdmin):
             raise InvalidInputError(
                 "logout ends a session; revoke an API key with DELETE /v1/auth/api-keys/{key_id}"
             )
-        self.repo.revoke_session(principal.credential_id, self.clock())
-        self._event(
+        with self._audited(
             "logout",
             action="logout",
             user_id=principal.user_id,
             resource=f"session:{principal.credential_id}",
             source_ip=source_ip,
-        )
+        ):
+            self.repo.revoke_session(principal.credential_id, self.clock())
 
     def purge_sessions(self, now: datetime | None = None) -> int:
         """Delete sessions unused (or revoked) for a whole session lifetime before ``now``,
@@ -191,14 +191,14 @@ class AuthService(UserAdmin):
         record = ApiKeyRecord(
             key_id, principal.user_id, name, token_digest(secret), now, expires_at
         )
-        self.repo.add_api_key(record)
-        self._event(
+        with self._audited(
             "api_key_created",
             action="create_api_key",
             user_id=principal.user_id,
             resource=f"api_key:{key_id}",
             details={"name": name, "expires_at": expires_at.isoformat() if expires_at else None},
-        )
+        ):
+            self.repo.add_api_key(record)
         return record, f"{API_KEY_PREFIX}{key_id}_{secret}"
 
     def api_keys(self, principal: Principal) -> list[ApiKeyRecord]:
@@ -210,14 +210,14 @@ class AuthService(UserAdmin):
         key = self.repo.api_key(key_id)
         if key is None or (key.user_id != principal.user_id and not self._manages(principal)):
             raise NotFoundError(f"no API key {key_id!r}")
-        self.repo.revoke_api_key(key_id, self.clock())
-        self._event(
+        with self._audited(
             "api_key_revoked",
             action="revoke_api_key",
             user_id=principal.user_id,
             resource=f"api_key:{key_id}",
             details={"owner": key.user_id},
-        )
+        ):
+            self.repo.revoke_api_key(key_id, self.clock())
 
     def change_password(
         self, principal: Principal, current: str, new: str, *, source_ip: str | None = None
@@ -255,14 +255,14 @@ class AuthService(UserAdmin):
         step = self.codes.matching_step(self._unseal(user.mfa_secret), code, self.clock())
         if step is None:
             raise InvalidInputError("the code does not match: check the app and the clock")
-        self.repo.set_mfa(user.user_id, user.mfa_secret, enrolled=True)
-        self.repo.use_totp_step(user.user_id, step)
-        self._event(
+        with self._audited(
             "mfa_enrolled",
             action="enrol_mfa",
             user_id=user.user_id,
             resource=f"user:{user.username}",
-        )
+        ):
+            self.repo.set_mfa(user.user_id, user.mfa_secret, enrolled=True)
+            self.repo.use_totp_step(user.user_id, step)
 
     def _begin(self, key: str, now: datetime) -> Attempt:
         p = self.policy

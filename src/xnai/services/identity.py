@@ -8,7 +8,8 @@ import ipaddress
 import re
 import secrets
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -24,6 +25,7 @@ from xnai.domain.identity import (
 )
 from xnai.domain.ports import AuditSink, KeyRing
 from xnai.domain.rbac import Permission, Principal, Role
+from xnai.services.audit import audited, log_follow_up
 
 INVALID_LOGIN = "invalid username or password"
 INVALID_TOKEN = "invalid, expired or revoked credentials: log in again"
@@ -236,23 +238,57 @@ class IdentityCore:
     def _replace_password(
         self, user: User, new: str, event: tuple[str, str], actor: Principal, now: datetime
     ) -> None:
-        self.repo.set_password(user.user_id, self.hasher.hash(new), now)
-        self._revoke_all(user, actor, event[0])
-        self._event(
+        new_hash = self.hasher.hash(new)
+        with self._audited(
             event[0], action=event[1], user_id=actor.user_id, resource=f"user:{user.username}"
-        )
+        ):
+            self.repo.set_password(user.user_id, new_hash, now)
+            self._revoke_all(user, actor, event[0])
 
     def _revoke_all(self, user: User, actor: Principal, reason: str) -> None:
+        """Revoke every credential of ``user``: part of an action whose event was written
+        first; the count follows as a ``session_revoked`` event."""
         self._verified.clear()
         n = self.repo.revoke_credentials(user.user_id, self.clock())
-        if n:
-            self._event(
+        if n and self.audit is not None:
+            log_follow_up(
+                self.audit,
                 "session_revoked",
                 action="revoke_credentials",
                 user_id=actor.user_id,
                 resource=f"user:{user.username}",
                 details={"count": n, "reason": reason},
             )
+
+    @contextmanager
+    def _audited(
+        self,
+        event_type: str,
+        *,
+        action: str,
+        user_id: str | None,
+        resource: str = "",
+        severity: str = "info",
+        source_ip: str | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> Iterator[None]:
+        """The change in the block is made only after its event was written (see
+        ``audited``); verified credentials are forgotten before and after it."""
+        self._verified.clear()
+        try:
+            with audited(
+                self.audit,
+                event_type,
+                action=action,
+                resource=resource,
+                user_id=user_id,
+                severity=severity,
+                source_ip=source_ip,
+                details=details,
+            ):
+                yield
+        finally:
+            self._verified.clear()
 
     def _event(
         self,

@@ -1,10 +1,17 @@
 """Ingestion: files and uploads into a collection, and document removal, each measured,
-audited and checkpointed."""
+audited and checkpointed.
+
+Every commit is audited before it is made: the ``ingest`` event of each batch (action
+``commit``) names the documents it adds or replaces, the ``delete`` event the document it
+removes. When the event cannot be written the commit is refused, so an ingest stopped part
+way has an event for every document it committed.
+"""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,10 +20,32 @@ from xnai.domain.models import Document, IngestReport
 from xnai.domain.ports import AuditSink, Loader, OriginalsStore
 from xnai.domain.rbac import Principal
 from xnai.services.access import into_collection
+from xnai.services.audit import audited, log_follow_up
 from xnai.services.checkpoints import IngestCheckpoints
 from xnai.services.filetype import ArchiveLimits
-from xnai.services.knowledge import KnowledgeBase, Progress, find_documents
+from xnai.services.knowledge import (
+    CommitGuard,
+    CommitPlan,
+    KnowledgeBase,
+    Progress,
+    find_documents,
+)
 from xnai.services.sources import file_sources, passes_checks, upload_sources
+
+
+@dataclass(frozen=True, slots=True)
+class _Run:
+    """Who ingests into which collection, and how: what each commit's event names."""
+
+    user: str
+    principal: Principal | None
+    collection: str
+    via: str
+    source_ip: str | None = None
+
+    @property
+    def actor(self) -> str:
+        return self.principal.user_id if self.principal else self.user
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,8 +114,9 @@ class IngestionService:
             self.archive_limits,
         )
         placed = into_collection(sources, collection, self.kb.repo.document_by_source)
-        report = self.kb.ingest(placed, user=user, progress=progress)
-        self._finish(report, user, principal, collection, started, "files")
+        run = _Run(user, principal, collection, "files")
+        report = self.kb.ingest(placed, user=user, progress=progress, guard=self._commit_guard(run))
+        self._finish(report, run, started)
         return report
 
     def ingest_uploads(
@@ -110,8 +140,9 @@ class IngestionService:
             uploads = [(f"{collection}/{name}", data) for name, data in uploads]
         sources = upload_sources(uploads, self.loader_for, self.max_file_bytes, self.archive_limits)
         placed = into_collection(sources, collection, self.kb.repo.document_by_source)
-        report = self.kb.ingest(placed, user=user)
-        self._finish(report, user, principal, collection, started, "upload", source_ip)
+        run = _Run(user, principal, collection, "upload", source_ip)
+        report = self.kb.ingest(placed, user=user, guard=self._commit_guard(run))
+        self._finish(report, run, started)
         return report
 
     def remove_document(
@@ -122,37 +153,57 @@ class IngestionService:
         source_ip: str | None = None,
     ) -> Document:
         """Delete one document (by id or source) from every index, as a ``delete`` audit
-        event of ``principal``; NotFoundError when unknown."""
-        doc = self.kb.remove(ref)
-        self.audit.record(
-            "delete",
-            action="delete",
-            resource=f"document/{doc.doc_id}",
-            user_id=principal.user_id if principal else None,
-            source_ip=source_ip,
-            details={
-                "doc_id": doc.doc_id,
-                "source": doc.source,
-                "chunks_removed": len(doc.chunk_ids),
-                "permission": "delete:documents",
-            },
-        )
-        return doc
+        event of ``principal`` written before the commit; NotFoundError when unknown,
+        AuditUnavailableError (and nothing deleted) when the event cannot be written."""
 
-    def _finish(
-        self,
-        report: IngestReport,
-        user: str,
-        principal: Principal | None,
-        collection: str,
-        started: float,
-        via: str,
-        source_ip: str | None = None,
-    ) -> None:
+        def guard(plan: CommitPlan) -> AbstractContextManager[None]:
+            doc = plan.removed[0]
+            return audited(
+                self.audit,
+                "delete",
+                action="delete",
+                resource=f"document/{doc.doc_id}",
+                user_id=principal.user_id if principal else None,
+                source_ip=source_ip,
+                details={
+                    "doc_id": doc.doc_id,
+                    "source": doc.source,
+                    "chunks_removed": len(doc.chunk_ids),
+                    "generation": plan.generation,
+                    "permission": "delete:documents",
+                },
+            )
+
+        return self.kb.remove(ref, guard=guard)
+
+    def _commit_guard(self, run: _Run) -> CommitGuard:
+        """The ``ingest`` event of one batch, written before the batch is committed."""
+
+        def guard(plan: CommitPlan) -> AbstractContextManager[None]:
+            return audited(
+                self.audit,
+                "ingest",
+                action="commit",
+                resource=f"collection/{run.collection}",
+                user_id=run.actor,
+                source_ip=run.source_ip,
+                details={
+                    "ingested_by": run.user,
+                    "via": run.via,
+                    "added": [d.source for d in plan.added],
+                    "replaced": [d.source for d in plan.replaced],
+                    "chunks_added": plan.chunks_added,
+                    "generation": plan.generation,
+                },
+            )
+
+        return guard
+
+    def _finish(self, report: IngestReport, run: _Run, started: float) -> None:
         """Measure, audit and checkpoint one ingest run."""
         self._measure(report)
-        self._audit(report, user, principal, collection, via, source_ip)
-        self._checkpoint(report, principal.user_id if principal else user, collection, started)
+        self._audit(report, run)
+        self._checkpoint(report, run.actor, run.collection, started)
 
     def _measure(self, report: IngestReport) -> None:
         """``xoe_ingest_chunks_total`` and ``xoe_ingest_documents_total{result}``."""
@@ -167,25 +218,19 @@ class IngestionService:
             if count:
                 self.metrics.inc("xoe_ingest_documents_total", count, result=result)
 
-    def _audit(
-        self,
-        report: IngestReport,
-        user: str,
-        principal: Principal | None,
-        collection: str,
-        via: str,
-        source_ip: str | None,
-    ) -> None:
-        self.audit.record(
+    def _audit(self, report: IngestReport, run: _Run) -> None:
+        """The run's summary; its commits were audited one by one before they were made."""
+        log_follow_up(
+            self.audit,
             "ingest",
-            action=via,
-            resource=f"collection/{collection}",
-            user_id=principal.user_id if principal else user,
+            action=run.via,
+            resource=f"collection/{run.collection}",
+            user_id=run.actor,
             success=report.ok,
             severity="info" if report.ok else "warning",
-            source_ip=source_ip,
+            source_ip=run.source_ip,
             details={
-                "ingested_by": user,
+                "ingested_by": run.user,
                 "added": list(report.added),
                 "replaced": list(report.replaced),
                 "unchanged": len(report.unchanged),

@@ -4,6 +4,10 @@ Order matters for crash safety: the new key is written to the key ring before an
 re-encrypted, and old keys are retired only after every store was rewritten. Until then
 both keys decrypt (MultiFernet), so an interrupted rotation leaves everything readable,
 and running it again resumes it without making yet another key.
+
+The rotation is audited before it starts (``key_rotation``, action ``rotate_begin``): when
+that event cannot be written nothing is rotated. Its outcome follows as a second event
+(action ``rotate``, successful or not).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from datetime import UTC, datetime
 
 from xnai.domain.keys import KeyInfo, KeyState, Reencryptable, RotatableKeyRing
 from xnai.domain.ports import AuditSink
+from xnai.services.audit import log_follow_up, record_first
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +98,14 @@ class KeyRotation:
         and retire the old keys; audited whether it succeeds or fails."""
         with self._lock():
             resumed = self._pending()
+            record_first(
+                self.audit,
+                "key_rotation",
+                action="rotate_begin",
+                resource="master_key",
+                user_id=user_id,
+                details={"resumed": resumed, "from_key": self._current_or_none()},
+            )
             try:
                 key_id = self._current_id() if resumed else self.keyring.add_key().key_id
                 rewritten = {s.name: s.reencrypt() for s in self.stores}
@@ -101,7 +114,8 @@ class KeyRotation:
                 self._audit_failure(exc, user_id)
                 raise
         report = RotationReport(key_id, resumed, retired, tuple(self._previous()), rewritten)
-        self.audit.record(
+        log_follow_up(
+            self.audit,
             "key_rotation",
             action="rotate",
             resource="master_key",
@@ -125,8 +139,13 @@ class KeyRotation:
     def _current_id(self) -> str:
         return next(k.key_id for k in self.keyring.list_keys() if k.state is KeyState.CURRENT)
 
+    def _current_or_none(self) -> str | None:
+        current = (k.key_id for k in self.keyring.list_keys() if k.state is KeyState.CURRENT)
+        return next(current, None)
+
     def _audit_failure(self, exc: Exception, user_id: str | None) -> None:
-        self.audit.record(
+        log_follow_up(
+            self.audit,
             "key_rotation",
             action="rotate",
             resource="master_key",

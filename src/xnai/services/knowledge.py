@@ -2,7 +2,8 @@
 
 Commit protocol (one writer at a time, under the store's lock):
 1. write the new generation into a temp directory, fsync it, rename it into place;
-2. commit the database rows and the generation number in one transaction (the commit point);
+2. commit the database rows and the generation number in one transaction (the commit point),
+   after the caller's guard (the audit event of the commit) was entered;
 3. point ``CURRENT`` at it and rewrite the manifest (both derived, rolled forward by recovery);
 4. delete generations nobody needs.
 A crash before 2 leaves an unreferenced directory that recovery deletes; a crash after 2
@@ -15,6 +16,7 @@ import hashlib
 import json
 import threading
 from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -54,6 +56,27 @@ class Snapshot:
     documents: dict[str, Document]
 
 
+@dataclass(frozen=True, slots=True)
+class CommitPlan:
+    """What one commit is about to make current: its generation, the documents it writes
+    (new, or replacing the older version of the same source) and those it deletes."""
+
+    generation: int
+    added: tuple[Document, ...] = ()
+    replaced: tuple[Document, ...] = ()
+    removed: tuple[Document, ...] = ()
+    chunks_added: int = 0
+
+
+# Entered just before a commit's database transaction and left after it: raising on entry
+# refuses the commit (nothing changes); an error inside is the commit failing.
+CommitGuard = Callable[[CommitPlan], AbstractContextManager[object]]
+
+
+def _unguarded(_plan: CommitPlan) -> AbstractContextManager[object]:
+    return nullcontext()
+
+
 @dataclass(slots=True)
 class _Pending:
     """Changes waiting for the next commit."""
@@ -62,6 +85,19 @@ class _Pending:
     deletes: list[str] = field(default_factory=list)
     stale_chunk_ids: set[str] = field(default_factory=set)  # of replaced or deleted docs
     chunk_count: int = 0
+    replacing: set[str] = field(default_factory=set)  # doc ids of upserts with an old version
+    removed: list[Document] = field(default_factory=list)
+
+    def plan(self, generation: int) -> CommitPlan:
+        """What committing these changes as ``generation`` does."""
+        written = [d for d, _ in self.upserts]
+        return CommitPlan(
+            generation,
+            added=tuple(d for d in written if d.doc_id not in self.replacing),
+            replaced=tuple(d for d in written if d.doc_id in self.replacing),
+            removed=tuple(self.removed),
+            chunks_added=self.chunk_count,
+        )
 
 
 @dataclass(slots=True)
@@ -211,17 +247,21 @@ class KnowledgeBase:
         *,
         user: str = "system",
         progress: Progress | None = None,
+        guard: CommitGuard = _unguarded,
     ) -> IngestReport:
-        """Add new, replace changed and skip unchanged sources; failures are per source."""
+        """Add new, replace changed and skip unchanged sources; failures are per source.
+        Changes are committed in batches of about ``commit_every_chunks`` chunks, each
+        under ``guard``: a run stopped part way keeps (and has guarded) whole batches."""
         with self.store.lock():
             self._recover_locked()
-            return self._ingest_locked(sources, user, progress)
+            return self._ingest_locked(sources, user, progress, guard)
 
     def _ingest_locked(
         self,
         sources: Iterable[Source | tuple[str, Exception]],
         user: str,
         progress: Progress | None,
+        guard: CommitGuard,
     ) -> IngestReport:
         acc: dict[str, list[Any]] = {"added": [], "replaced": [], "unchanged": [], "failed": []}
         pending, chunks_added, generation = _Pending(), 0, self.repo.current_generation()
@@ -240,12 +280,12 @@ class KnowledgeBase:
             acc[verdict[0]].append(verdict[1] if verdict[0] == "failed" else item.source)
             if pending.chunk_count >= self.commit_every_chunks:
                 chunks_added += pending.chunk_count
-                generation = self._commit(pending)
+                generation = self._commit(pending, guard)
                 pending = _Pending()
             _tick(progress)
         if pending.upserts or pending.deletes:
             chunks_added += pending.chunk_count
-            generation = self._commit(pending)
+            generation = self._commit(pending, guard)
         return IngestReport(
             added=tuple(acc["added"]),
             replaced=tuple(acc["replaced"]),
@@ -271,6 +311,7 @@ class KnowledgeBase:
         pending.chunk_count += len(chunks)
         if old is not None:
             pending.stale_chunk_ids.update(old.chunk_ids)
+            pending.replacing.add(doc.doc_id)
         return ("replaced" if old is not None else "added", None)
 
     def _build(self, src: Source, user: str) -> tuple[Document, list[Chunk]]:
@@ -325,28 +366,30 @@ class KnowledgeBase:
         """Raise unless the library's database answers now."""
         self.repo.ping()
 
-    def remove(self, ref: str) -> Document:
-        """Delete one document (by id or source) from every index; raise NotFoundError."""
+    def remove(self, ref: str, *, guard: CommitGuard = _unguarded) -> Document:
+        """Delete one document (by id or source) from every index, in one commit under
+        ``guard``; raise NotFoundError."""
         with self.store.lock():
             self._recover_locked()
             doc = self.find(ref)
             if doc is None:
                 raise NotFoundError(f"no document with id or source {ref!r}")
-            pending = _Pending(deletes=[doc.doc_id], stale_chunk_ids=set(doc.chunk_ids))
-            self._commit(pending)
+            self._commit(_removal([doc]), guard)
             return doc
 
-    def remove_many(self, doc_ids: Iterable[str]) -> list[Document]:
-        """Delete these documents (unknown ids ignored) in one commit; return those removed."""
+    def remove_many(
+        self, doc_ids: Iterable[str], *, guard: CommitGuard = _unguarded
+    ) -> list[Document]:
+        """Delete these documents (unknown ids ignored) in one commit under ``guard``;
+        return those removed."""
         with self.store.lock():
             self._recover_locked()
             docs = [d for d in (self.repo.document(i) for i in dict.fromkeys(doc_ids)) if d]
             if docs:
-                stale = {c for d in docs for c in d.chunk_ids}
-                self._commit(_Pending(deletes=[d.doc_id for d in docs], stale_chunk_ids=stale))
+                self._commit(_removal(docs), guard)
             return docs
 
-    def _commit(self, pending: _Pending) -> int:
+    def _commit(self, pending: _Pending, guard: CommitGuard) -> int:
         base = self.repo.current_generation()
         vectors, lexical = self._new_vectors(), self._new_lexical()
         if base:
@@ -366,12 +409,20 @@ class KnowledgeBase:
         info = {"generation": generation, "chunks": len(vectors), "created_at": _now()}
         (staged / "generation.json").write_text(json.dumps(info), encoding="utf-8")
         self.store.publish(staged, generation)
-        self.repo.commit(generation, pending.upserts, pending.deletes)  # the commit point
+        # Refused by the guard, the published generation stays unreferenced: recovery
+        # deletes it, as after a crash before the commit point.
+        with guard(pending.plan(generation)):
+            self.repo.commit(generation, pending.upserts, pending.deletes)  # the commit point
         self.store.set_pointer(generation)
         self.store.write_manifest(self.manifest())
         self.store.cleanup(self._kept(generation))
         self._snapshot = None
         return generation
+
+
+def _removal(docs: Sequence[Document]) -> _Pending:
+    stale = {c for d in docs for c in d.chunk_ids}
+    return _Pending(deletes=[d.doc_id for d in docs], stale_chunk_ids=stale, removed=list(docs))
 
 
 def _embed_text(chunk: Chunk) -> str:

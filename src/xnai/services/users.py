@@ -35,17 +35,18 @@ class UserAdmin(IdentityCore):
         if self.repo.count_users() > 0:
             return None
         password = random_password()
+        user = self._new_user(username, Role.ADMIN, password)
         try:
-            user = self._add(username, Role.ADMIN, password)
+            with self._audited(
+                "user_created",
+                action="create_user",
+                user_id="local",
+                resource=f"user:{user.username}",
+                details={"role": "admin", "first": True},
+            ):
+                self.repo.add_user(user)
         except ConflictError:  # another process created it first
             return None
-        self._event(
-            "user_created",
-            action="create_user",
-            user_id="local",
-            resource=f"user:{user.username}",
-            details={"role": "admin", "first": True},
-        )
         return user, password
 
     def create_user(
@@ -55,14 +56,15 @@ class UserAdmin(IdentityCore):
         self._require_manager(actor)
         self._check_grant(actor, role)
         generated = random_password() if password is None else None
-        user = self._add(username, role, password or generated or "")
-        self._event(
+        user = self._new_user(username, role, password or generated or "")
+        with self._audited(
             "user_created",
             action="create_user",
             user_id=actor.user_id,
             resource=f"user:{user.username}",
             details={"role": role.value},
-        )
+        ):
+            self.repo.add_user(user)
         return user, generated
 
     def users(self, actor: Principal) -> list[UserSummary]:
@@ -83,33 +85,35 @@ class UserAdmin(IdentityCore):
         if user.user_id == actor.user_id:
             raise PermissionDeniedError("you cannot change your own role")
         if user.role is not role:
-            if not self.repo.set_role(user.user_id, role):
-                raise ConflictError(
-                    f"{user.username} is the last enabled admin: make another first"
-                )
-            self._event(
+            with self._audited(
                 "role_changed",
                 action="set_role",
                 user_id=actor.user_id,
                 resource=f"user:{user.username}",
                 details={"from": user.role.value, "to": role.value},
-            )
+            ):
+                if not self.repo.set_role(user.user_id, role):
+                    raise ConflictError(
+                        f"{user.username} is the last enabled admin: make another first"
+                    )
         return self._existing(user.user_id)
 
     def set_enabled(self, actor: Principal, ref: str, enabled: bool) -> User:
         """Enable or disable a user; disabling revokes every session and API key."""
         self._require_manager(actor)
         user = self._target(ref)
-        if not self.repo.set_enabled(user.user_id, enabled):
-            raise ConflictError(f"{user.username} is the last enabled admin: make another first")
-        if not enabled:
-            self._revoke_all(user, actor, "user_disabled")
-        self._event(
+        with self._audited(
             "user_enabled" if enabled else "user_disabled",
             action="enable_user" if enabled else "disable_user",
             user_id=actor.user_id,
             resource=f"user:{user.username}",
-        )
+        ):
+            if not self.repo.set_enabled(user.user_id, enabled):
+                raise ConflictError(
+                    f"{user.username} is the last enabled admin: make another first"
+                )
+            if not enabled:
+                self._revoke_all(user, actor, "user_disabled")
         return self._existing(user.user_id)
 
     def reset_password(self, actor: Principal, ref: str, password: str | None = None) -> str | None:
@@ -120,49 +124,51 @@ class UserAdmin(IdentityCore):
         new = password if password is not None else generated or ""
         self.check_password(new, user.username)
         self._replace_password(user, new, ("password_reset", "reset_password"), actor, self.clock())
-        self.repo.clear_failures(name_key(user.username))
+        self.repo.clear_failures(name_key(user.username))  # what the reset's event says too
         return generated
 
     def unlock(self, actor: Principal, ref: str) -> None:
         """Lift a lockout and forget the failed logins."""
         self._require_manager(actor)
         user = self._target(ref)
-        self.repo.clear_failures(name_key(user.username))
-        self._event(
+        with self._audited(
             "account_unlocked",
             action="unlock",
             user_id=actor.user_id,
             resource=f"user:{user.username}",
-        )
+        ):
+            self.repo.clear_failures(name_key(user.username))
 
     def reset_mfa(self, actor: Principal, ref: str) -> None:
         """Remove a user's TOTP enrolment (a lost phone); they enrol again."""
         self._require_manager(actor)
         user = self._target(ref)
-        self.repo.set_mfa(user.user_id, None, enrolled=False)
-        self._event(
+        with self._audited(
             "mfa_reset",
             action="reset_mfa",
             user_id=actor.user_id,
             resource=f"user:{user.username}",
             severity="warning",
-        )
+        ):
+            self.repo.set_mfa(user.user_id, None, enrolled=False)
 
     def erase_account(self, actor: Principal, ref: str) -> User:
         """Delete a user with every credential (data subject erasure); refuses the last
         enabled admin."""
         self._require_manager(actor)
         user = self._target(ref)
-        if not self.repo.delete_user(user.user_id, name_key(user.username)):
-            raise ConflictError(f"{user.username} is the last enabled admin: make another first")
-        self._event(
+        with self._audited(
             "user_deleted",
             action="erase_user",
             user_id=actor.user_id,
             resource=f"user:{user.username}",
             severity="warning",
             details={"target_user_id": user.user_id},
-        )
+        ):
+            if not self.repo.delete_user(user.user_id, name_key(user.username)):
+                raise ConflictError(
+                    f"{user.username} is the last enabled admin: make another first"
+                )
         return user
 
     def account_record(self, ref: str) -> dict[str, Any]:
@@ -215,7 +221,8 @@ class UserAdmin(IdentityCore):
                 found.append(user.username)
         return found
 
-    def _add(self, username: str, role: Role, password: str) -> User:
+    def _new_user(self, username: str, role: Role, password: str) -> User:
+        """A valid new user, not stored yet."""
         name = normalise(username)
         if not USERNAME.match(name):
             raise InvalidInputError(
@@ -224,6 +231,4 @@ class UserAdmin(IdentityCore):
             )
         self.check_password(password, name)
         now = self.clock()
-        user = User(f"u_{secrets.token_hex(8)}", name, role, self.hasher.hash(password), now, now)
-        self.repo.add_user(user)
-        return user
+        return User(f"u_{secrets.token_hex(8)}", name, role, self.hasher.hash(password), now, now)
