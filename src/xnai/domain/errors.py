@@ -106,9 +106,7 @@ class IntegrityError(XnaiError):
     """Stored data failed its integrity check (tampered or wrong key); never returns data."""
 
 
-REBUILD_HINT = (
-    "rebuild it from the database, which holds every chunk's text: `xnai index rebuild`"
-)
+REBUILD_HINT = "rebuild it from the database, which holds every chunk's text: `xnai index rebuild`"
 
 
 class IndexDamagedError(NotReadyError):

@@ -209,10 +209,10 @@ class KnowledgeBase:
     def _recover_locked(self) -> list[Path]:
         generation = self.repo.current_generation()
         if generation and generation not in self.store.generations():
-            raise XnaiError(
+            raise IndexDamagedError(
                 f"index generation {generation} is recorded in the database but missing on "
-                f"disk under {self.store.generation_dir(generation)}; restore it from backup "
-                "or re-ingest into a new data directory"
+                f"disk under {self.store.generation_dir(generation)}; restore it from backup, "
+                f"or {REBUILD_HINT}"
             )
         if generation and self.store.read_pointer() != generation:
             self.store.set_pointer(generation)
@@ -404,7 +404,9 @@ class KnowledgeBase:
             expected = {cid for d in self.repo.documents() for cid in d.chunk_ids}
             for name, index in (("vector", vectors), ("lexical", lexical)):
                 if set(index.ids()) != expected:
-                    why = f"the {name} index holds {len(index)} chunks, the database {len(expected)}"
+                    why = (
+                        f"the {name} index holds {len(index)} chunks, the database {len(expected)}"
+                    )
                     raise _damaged(base, why)
         vectors.remove(pending.stale_chunk_ids)
         lexical.remove(pending.stale_chunk_ids)

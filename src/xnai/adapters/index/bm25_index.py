@@ -11,6 +11,7 @@ import json
 import logging
 import re
 import threading
+import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -205,7 +206,10 @@ class Bm25LexicalIndex:
         if settings != (self.k1, self.b, self.analyzer, count) or not path.is_file():
             logger.info("lexical index in %s was built differently; re-indexing", path.parent)
             return None
-        retriever = self._unpack(self._read(path))
+        try:
+            retriever = self._unpack(self._read(path))
+        except (zipfile.BadZipFile, EOFError, KeyError) as exc:
+            raise ValueError(f"{path} is not a saved BM25 index ({exc})") from None
         if retriever.scores["num_docs"] != count:
             raise ValueError(f"{path} does not match {TEXTS_FILE}: rebuild the index")
         return retriever
