@@ -44,7 +44,7 @@ def test_damaged_vector_files_are_refused_at_load_and_by_verify(
     assert len(problems) == 1 and "vectors.faiss" in problems[0]
     assert "xnai index rebuild" in problems[0]
     with pytest.raises(IndexDamagedError, match="vectors.faiss"):
-        c.kb.snapshot  # every later read is refused too, without reading the files again
+        c.kb.refresh()  # every later read is refused too, without reading the files again
     with pytest.raises(IndexDamagedError, match="vectors.faiss"):
         make_container(c.settings.data_dir, enterprise=security)
 

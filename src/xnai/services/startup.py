@@ -58,7 +58,7 @@ class Startup:
         """Whether the committed index is loaded and intact now (a rebuild or ingest by
         another process is picked up); keeps ``readiness`` current."""
         try:
-            self.kb.snapshot
+            self.kb.refresh()
         except IndexDamagedError as exc:
             self.readiness.index_ready, self.readiness.index_error = False, str(exc)
             return False
