@@ -15,7 +15,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from xnai.adapters.security.keyring import looks_encrypted
 from xnai.adapters.storage.fsutil import (
     TMP_MARK,
     atomic_write_bytes,
@@ -31,6 +30,8 @@ from xnai.domain.layout import DataLayout
 from xnai.domain.ports import KeyRing
 
 _GEN = re.compile(r"^gen-(\d{6,})$")
+# Every Fernet token starts so (its version byte, base64-encoded); no plain index file does.
+_TOKEN_START = b"gA"
 
 
 class FileIndexStore:
@@ -126,7 +127,7 @@ class FileIndexStore:
 
     def _content(self, data: bytes) -> bytes:
         """What a generation file holds: decrypted when it is a token."""
-        if self._keyring is None or not looks_encrypted(data):
+        if self._keyring is None or not data.startswith(_TOKEN_START):
             return data
         return self._keyring.decrypt(USER_DATA, data)
 
