@@ -42,6 +42,19 @@ class IndexStoreContract:
         assert (final / "index.bin").read_text(encoding="utf-8") == "v1"
         assert not staged.exists() and store.generations() == [1]
 
+    def test_recorded_digests_name_every_changed_or_missing_file(self, store: IndexStore) -> None:
+        staged = store.stage(1)
+        for name in ("a.bin", "b.bin", "c.bin"):
+            (staged / name).write_bytes(name.encode() * 100)
+        store.describe(staged, {"generation": 1})
+        final = store.publish(staged, 1)
+        assert store.damage(1) == []
+        (final / "a.bin").write_bytes(b"other bytes")
+        (final / "b.bin").unlink()
+        problems = store.damage(1)
+        assert len(problems) == 2
+        assert "a.bin" in problems[0] and "b.bin" in problems[1] and "missing" in problems[1]
+
     def test_staging_is_invisible_until_published(self, store: IndexStore) -> None:
         (store.stage(4) / "index.bin").write_text("half", encoding="utf-8")
         assert store.generations() == []

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from xnai.adapters.memory.audit import RecordingAudit
@@ -18,7 +19,7 @@ from xnai.adapters.security.encrypted_files import EncryptedFiles
 from xnai.adapters.security.keyring import FernetKeyRing
 from xnai.bootstrap import Container
 from xnai.domain.access import AccessScope
-from xnai.domain.errors import ConfigError, IntegrityError
+from xnai.domain.errors import ConfigError, IndexDamagedError, IntegrityError
 from xnai.domain.keys import KeyState
 from xnai.services.answer import Done
 from xnai.services.keys import KeyRotation
@@ -90,6 +91,14 @@ def plaintext_leaks(root: Path, forms: list[bytes]) -> list[str]:
     return leaks
 
 
+def vector_forms(c: Container) -> list[bytes]:
+    """Each chunk's embedding as the float32 bytes a plain index file holds (embeddings
+    can be inverted to text)."""
+    chunks = c.kb.snapshot.chunks.values()
+    texts = [f"{ch.heading}\n{ch.text}" if ch.heading else ch.text for ch in chunks]
+    return [np.asarray(v, dtype=np.float32).tobytes() for v in c.embedder.embed(texts)]
+
+
 def cited(c: Container, query: str) -> list[tuple[str, str]]:
     """(title, chunk text) of the sources retrieved for ``query``."""
     citations, _ = c.answers.sources(query, scope=AccessScope.everything())
@@ -139,8 +148,9 @@ def test_no_canary_in_plain_anywhere_under_the_data_directory(
     names = {p.name for p in files_under(data)}
     assert {"xnai.db", "xnai.db-wal", "master.key", "ingest_manifest.json"} <= names
     assert any(n.endswith(".md") for n in names)  # the kept original
-    assert {"lexical.jsonl", "lexical.bm25"} <= names
+    assert {"lexical.jsonl", "lexical.bm25", "vectors.faiss", "vector_ids.json"} <= names
     assert plaintext_leaks(data, list(canaries.forms())) == []
+    assert plaintext_leaks(data, vector_forms(filled)) == []  # nor any embedding
 
 
 def test_the_scan_would_see_plaintext(
@@ -148,10 +158,12 @@ def test_the_scan_would_see_plaintext(
 ) -> None:
     off = make_container(tmp_path / "plain", enterprise={"security": {"encryption_enabled": False}})
     ingest_library(off, library, canaries)
-    leaks = plaintext_leaks(off.settings.data_dir, list(canaries.forms()))
+    data = off.settings.data_dir
+    leaks = plaintext_leaks(data, list(canaries.forms()))
     assert any(leak.startswith("xnai.db") for leak in leaks)
     assert any("lexical.jsonl" in leak for leak in leaks)
     assert any("originals" in leak for leak in leaks)
+    assert any("vectors.faiss" in leak for leak in plaintext_leaks(data, vector_forms(off)))
     assert (off.settings.data_dir / "keys" / "master.key").is_file()  # MAC keys need it
     assert_everything_readable(off, canaries)
 
@@ -202,14 +214,17 @@ def test_a_flipped_byte_in_a_chunk_row_is_an_integrity_error(
         make_container(data)  # a restart refuses to serve altered text
 
 
-@pytest.mark.parametrize("name", ["lexical.jsonl", "lexical.bm25"])
-def test_a_flipped_byte_in_a_lexical_index_file_is_an_integrity_error(
+@pytest.mark.parametrize(
+    "name", ["lexical.jsonl", "lexical.bm25", "vectors.faiss", "vector_ids.json"]
+)
+def test_a_flipped_byte_in_an_index_file_fails_its_integrity_check_and_is_named(
     filled: Container, make_container: MakeContainer, name: str
 ) -> None:
     path = current_generation_dir(filled) / name
     flip_file(path)
-    with pytest.raises(IntegrityError, match=name):
+    with pytest.raises(IndexDamagedError, match=name) as caught:
         make_container(filled.settings.data_dir)
+    assert "integrity check" in str(caught.value) and "xnai index rebuild" in str(caught.value)
 
 
 def test_a_flipped_byte_in_an_original_is_an_integrity_error(filled: Container) -> None:

@@ -98,6 +98,6 @@ def app_from_environment() -> FastAPI:
     """Factory for ``uvicorn --factory``: settings from config file and environment."""
     prepare_process()
     container = build(load_settings())
-    container.startup.open_index()
+    container.startup.try_open_index()  # damaged files: /ready says why, queries get 503
     container.config_audit.note_config()
     return create_app(container, metrics_port=True)

@@ -23,7 +23,7 @@ from xnai.domain.metrics import Metrics
 from xnai.services.breaker import CircuitBreaker
 from xnai.services.knowledge import KnowledgeBase
 from xnai.services.lazy import LazyChatModel
-from xnai.services.startup import Readiness
+from xnai.services.startup import Readiness, Startup
 
 OK, STARTING, ERROR = "ok", "starting", "error"
 CHECK_TIMEOUT_S = 1.0
@@ -40,6 +40,7 @@ class Probe:
     metrics: Metrics
     breaker: CircuitBreaker | None = None
     cache: Cache | None = None
+    startup: Startup | None = None
 
     @classmethod
     def of(cls, c: Container) -> Probe:
@@ -51,6 +52,7 @@ class Probe:
             metrics=c.metrics,
             breaker=getattr(c, "breaker", None),
             cache=getattr(c, "cache", None),
+            startup=c.startup,
         )
 
 
@@ -119,8 +121,14 @@ def llm(probe: Probe) -> dict[str, Any]:
 
 
 def index(probe: Probe) -> dict[str, Any]:
-    """The committed index generation is loaded."""
-    ready = probe.readiness.index_ready
+    """The committed index generation is loaded and intact (damaged files are an error
+    that names the fix, until a rebuild by any process repairs them)."""
+    r = probe.readiness
+    if probe.startup is not None and (r.index_ready or r.index_error):
+        probe.startup.check_index()
+    if r.index_error:
+        return {"status": ERROR, "ready": False, "generation": None, "error": r.index_error}
+    ready = r.index_ready
     return {
         "status": OK if ready else STARTING,
         "ready": ready,

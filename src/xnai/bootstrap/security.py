@@ -89,12 +89,13 @@ def build_auth(
 def encrypted_files(layout: DataLayout, keyring: KeyRing) -> Reencryptable:
     """The files under the data directory that are encrypted whole with the user_data key."""
     from xnai.adapters.index.bm25_index import ENCRYPTED_FILES
+    from xnai.adapters.index.faiss_index import ENCRYPTED_FILES as VECTOR_FILES
     from xnai.adapters.security.encrypted_files import EncryptedFiles
 
     patterns = [
         layout.MANIFEST,
         f"{layout.ORIGINALS}/*",
-        *(f"{layout.INDEX}/gen-*/{name}" for name in ENCRYPTED_FILES),
+        *(f"{layout.INDEX}/gen-*/{name}" for name in (*ENCRYPTED_FILES, *VECTOR_FILES)),
     ]
     return EncryptedFiles("files", layout.root, patterns, keyring, USER_DATA)
 

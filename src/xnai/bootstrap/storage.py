@@ -45,11 +45,11 @@ def prepare_data_dir(layout: DataLayout) -> None:
     prepare(layout)
 
 
-def vector_index_factory(dim: int) -> Callable[[], VectorIndex]:
-    """A factory of empty vector indexes."""
+def vector_index_factory(dim: int, keyring: KeyRing | None = None) -> Callable[[], VectorIndex]:
+    """A factory of empty vector indexes (saved encrypted when given a key ring)."""
     from xnai.adapters.index.faiss_index import FaissVectorIndex
 
-    return lambda: FaissVectorIndex(dim)
+    return lambda: FaissVectorIndex(dim, keyring=keyring)
 
 
 def lexical_index_factory(keyring: KeyRing | None = None) -> Callable[[], LexicalIndex]:
@@ -76,7 +76,7 @@ def build_knowledge(
         repo,
         FileIndexStore(settings.data_dir, keyring),
         embedder,
-        vector_index_factory(embedder.dim),
+        vector_index_factory(embedder.dim, keyring),
         lexical_index_factory(keyring),
         chunking=ChunkingPolicy(settings.ingest.chunk_tokens, settings.ingest.chunk_overlap),
         commit_every_chunks=settings.ingest.commit_every_chunks,

@@ -34,10 +34,14 @@ def settings() -> Settings:
     return state["settings"]
 
 
-def container() -> Container:
-    """The wired application, with the committed index loaded."""
+def container(*, damaged_ok: bool = False) -> Container:
+    """The wired application, with the committed index loaded; IndexDamagedError when its
+    files are damaged, unless ``damaged_ok`` (the commands that inspect or repair them)."""
     if "container" not in state:
         c = build(settings())
-        c.startup.open_index()
+        if damaged_ok:
+            c.startup.try_open_index()
+        else:
+            c.startup.open_index()
         state["container"] = c
     return state["container"]

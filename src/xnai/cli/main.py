@@ -33,7 +33,7 @@ from xnai.services.ask import Asker, Question, answer_json
 
 app = typer.Typer(help="Xoe-NovAi: answers from your own documents, offline.", no_args_is_help=True)
 config_app = typer.Typer(help="Show the effective configuration.", no_args_is_help=True)
-index_app = typer.Typer(help="Inspect and check the index.", no_args_is_help=True)
+index_app = typer.Typer(help="Inspect, check and rebuild the index.", no_args_is_help=True)
 models_app = typer.Typer(help="Bundled model files.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 app.add_typer(index_app, name="index")
@@ -246,12 +246,28 @@ def index_verify() -> None:
     """Check that index files, database and manifest agree exactly."""
     from xnai.services.consistency import check
 
-    problems = check(container().kb)
+    problems = check(container(damaged_ok=True).kb)
     for p in problems:
         err.print(f"[red]inconsistent[/red] {escape(p)}", soft_wrap=True)
     if problems:
         raise typer.Exit(code=1)
     out.print("OK: index, database and manifest agree")
+
+
+@index_app.command("rebuild")
+def index_rebuild() -> None:
+    """Write a new index generation from the chunk texts in the database (re-embedding
+    them): repairs damaged or missing index files."""
+    kb = container(damaged_ok=True).kb
+    with _progress() as bar:
+        total = sum(len(d.chunk_ids) for d in kb.repo.documents())
+        task = bar.add_task("re-embedding", total=total)
+        generation = kb.rebuild(progress=lambda n: bar.advance(task, n))
+    snap = kb.refresh(force=True)
+    out.print(
+        f"rebuilt: generation {generation}, {len(snap.documents)} documents, "
+        f"{len(snap.vectors)} chunks"
+    )
 
 
 @models_app.command("install")

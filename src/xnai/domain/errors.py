@@ -114,3 +114,11 @@ class AuditUnavailableError(XnaiError):
 
 class IntegrityError(XnaiError):
     """Stored data failed its integrity check (tampered or wrong key); never returns data."""
+
+
+REBUILD_HINT = "rebuild it from the database, which holds every chunk's text: `xnai index rebuild`"
+
+
+class IndexDamagedError(NotReadyError):
+    """The committed index files are damaged or disagree with the database: the service
+    answers no query from them until ``xnai index rebuild`` writes a new generation."""

@@ -224,6 +224,15 @@ class IndexStore(Protocol):
 
     def generation_dir(self, generation: int) -> Path: ...
 
+    def describe(self, staged: Path, info: dict[str, Any]) -> None:
+        """Record ``info`` and the sha256 of every staged file's content with the generation."""
+        ...
+
+    def damage(self, generation: int) -> list[str]:
+        """Each file of a published generation that is missing or whose content no longer
+        has its recorded sha256; empty when intact."""
+        ...
+
     def generations(self) -> list[int]:
         """Published generation numbers present on disk, ascending."""
         ...

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from collections import Counter
 
+from xnai.domain.errors import IndexDamagedError
 from xnai.services.knowledge import KnowledgeBase
 
 
 def check(kb: KnowledgeBase) -> list[str]:
-    """Every disagreement found, as readable sentences; empty when consistent."""
+    """Every disagreement found, as readable sentences; empty when consistent. Damaged
+    index files are one problem that names the fix."""
     problems: list[str] = []
     generation = kb.repo.current_generation()
     pointer = kb.store.read_pointer()
@@ -20,7 +22,10 @@ def check(kb: KnowledgeBase) -> list[str]:
     manifest = kb.store.read_manifest()
     if manifest != kb.manifest():
         problems.append("manifest differs from the database")
-    snap = kb.refresh(force=True)
+    try:
+        snap = kb.refresh(force=True)  # checks every file's sha256 and the chunk counts
+    except IndexDamagedError as exc:
+        return [*problems, str(exc)]
     db_chunks = Counter(cid for d in snap.documents.values() for cid in d.chunk_ids)
     for name, ids in (("vector", snap.vectors.ids()), ("lexical", snap.lexical.ids())):
         counted = Counter(ids)

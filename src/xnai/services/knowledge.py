@@ -13,7 +13,6 @@ leaves a pointer or manifest behind that recovery rewrites from the database.
 from __future__ import annotations
 
 import hashlib
-import json
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager, nullcontext
@@ -22,7 +21,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from xnai.domain.errors import NotFoundError, XnaiError
+from xnai.domain.errors import (
+    REBUILD_HINT,
+    IndexDamagedError,
+    IntegrityError,
+    NotFoundError,
+    XnaiError,
+)
 from xnai.domain.models import Chunk, Document, IngestReport
 from xnai.domain.ports import DocumentRepository, Embedder, IndexStore, LexicalIndex, VectorIndex
 from xnai.services.chunking import CHUNKER_VERSION, chunk_text
@@ -149,6 +154,9 @@ class KnowledgeBase:
         self._clock = clock
         self._snapshot: Snapshot | None = None
         self._stamp: tuple[int, int] | None = None
+        # The damage found at the last load, until the pointer changes (a rebuild or an
+        # ingest): queries are refused at once instead of re-reading the files each time.
+        self._damage: IndexDamagedError | None = None
         self._reload_lock = threading.Lock()
 
     # -- reading -------------------------------------------------------------------------
@@ -173,24 +181,37 @@ class KnowledgeBase:
         """Reload when the pointer changed on disk (cheap stat otherwise)."""
         stamp = self.store.pointer_stamp()
         snap = self._snapshot
-        if snap is not None and not force and stamp == self._stamp:
-            return snap
+        if not force and stamp == self._stamp:
+            if snap is not None:
+                return snap
+            if self._damage is not None:
+                raise self._damage
         with self._reload_lock:
-            if self._snapshot is not None and not force and stamp == self._stamp:
-                return self._snapshot
-            self._stamp = stamp
-            self._snapshot = self._load_consistent()
+            if not force and stamp == self._stamp:
+                if self._snapshot is not None:
+                    return self._snapshot
+                if self._damage is not None:
+                    raise self._damage
+            self._stamp, self._snapshot, self._damage = stamp, None, None
+            try:
+                self._snapshot = self._load_consistent()
+            except IndexDamagedError as exc:
+                self._damage = exc
+                raise
             return self._snapshot
 
     def _load_consistent(self, attempts: int = 5) -> Snapshot:
         # Files and rows are read separately: a commit in between is detected by the
         # generation number changing (or its directory vanishing), and the load is retried.
+        # Damage found while the generation stayed the same is real.
         for _ in range(attempts):
             generation = self.repo.current_generation()
             try:
                 snap = self._load(generation)
-            except FileNotFoundError:
-                continue
+            except (FileNotFoundError, IndexDamagedError) as exc:
+                if self.repo.current_generation() != generation:
+                    continue
+                raise _as_damage(generation, exc) from None
             if self.repo.current_generation() == generation:
                 return snap
         raise XnaiError("the index kept changing while it was being loaded; try again")
@@ -198,22 +219,38 @@ class KnowledgeBase:
     def _load(self, generation: int) -> Snapshot:
         vectors, lexical = self._new_vectors(), self._new_lexical()
         if generation:
-            directory = self.store.generation_dir(generation)
-            vectors.load(directory)
-            lexical.load(directory)
+            self._load_files(generation, vectors, lexical)
         chunks = {c.chunk_id: c for c in self.repo.chunks()}
         documents = {d.doc_id: d for d in self.repo.documents()}
-        return Snapshot(generation, vectors, lexical, chunks, documents)
+        snap = Snapshot(generation, vectors, lexical, chunks, documents)
+        disagreement = disagreement_with_database(snap)
+        if disagreement:
+            raise _damaged(generation, disagreement)
+        return snap
+
+    def _load_files(self, generation: int, vectors: VectorIndex, lexical: LexicalIndex) -> None:
+        """Check the recorded sha256 of every file, then load both indexes."""
+        problems = self.store.damage(generation)
+        if problems:
+            raise _damaged(generation, "; ".join(problems))
+        directory = self.store.generation_dir(generation)
+        try:
+            vectors.load(directory)
+            lexical.load(directory)
+        except FileNotFoundError:
+            raise
+        except (ValueError, KeyError, OSError, RuntimeError, IntegrityError) as exc:
+            raise _damaged(generation, str(exc)) from None
 
     # -- recovery ------------------------------------------------------------------------
 
     def _recover_locked(self) -> list[Path]:
         generation = self.repo.current_generation()
         if generation and generation not in self.store.generations():
-            raise XnaiError(
+            raise IndexDamagedError(
                 f"index generation {generation} is recorded in the database but missing on "
-                f"disk under {self.store.generation_dir(generation)}; restore it from backup "
-                "or re-ingest into a new data directory"
+                f"disk under {self.store.generation_dir(generation)}; restore it from backup, "
+                f"or {REBUILD_HINT}"
             )
         if generation and self.store.read_pointer() != generation:
             self.store.set_pointer(generation)
@@ -389,25 +426,62 @@ class KnowledgeBase:
                 self._commit(_removal(docs), guard)
             return docs
 
+    def rebuild(
+        self,
+        progress: Progress | None = None,
+        batch: int = 256,
+        *,
+        guard: CommitGuard = _unguarded,
+    ) -> int:
+        """Write a new generation from the chunk texts in the database, re-embedding them:
+        the cure for damaged or missing index files. Returns the new generation."""
+        with self.store.lock():
+            self.store.cleanup(self._kept(self.repo.current_generation()))
+            chunks = {c.chunk_id: c for c in self.repo.chunks()}
+            ordered = [
+                chunks[cid] for d in self.repo.documents() for cid in d.chunk_ids if cid in chunks
+            ]
+            vectors, lexical = self._new_vectors(), self._new_lexical()
+            for start in range(0, len(ordered), batch):
+                part = ordered[start : start + batch]
+                self._add(vectors, lexical, part)
+                if progress is not None:
+                    progress(len(part))
+            return self._publish(vectors, lexical, _Pending(), guard)
+
     def _commit(self, pending: _Pending, guard: CommitGuard) -> int:
         base = self.repo.current_generation()
         vectors, lexical = self._new_vectors(), self._new_lexical()
         if base:
-            vectors.load(self.store.generation_dir(base))
-            lexical.load(self.store.generation_dir(base))
+            # A damaged base is never carried into the next generation.
+            self._load_files(base, vectors, lexical)
+            expected = {cid for d in self.repo.documents() for cid in d.chunk_ids}
+            for name, index in (("vector", vectors), ("lexical", lexical)):
+                if set(index.ids()) != expected:
+                    why = (
+                        f"the {name} index holds {len(index)} chunks, the database {len(expected)}"
+                    )
+                    raise _damaged(base, why)
         vectors.remove(pending.stale_chunk_ids)
         lexical.remove(pending.stale_chunk_ids)
-        new_chunks = [c for _, cs in pending.upserts for c in cs]
-        if new_chunks:
-            ids = [c.chunk_id for c in new_chunks]
-            vectors.add(ids, self.embedder.embed([_embed_text(c) for c in new_chunks]))
-            lexical.add(ids, [c.text for c in new_chunks])
-        generation = base + 1
+        self._add(vectors, lexical, [c for _, cs in pending.upserts for c in cs])
+        return self._publish(vectors, lexical, pending, guard)
+
+    def _add(self, vectors: VectorIndex, lexical: LexicalIndex, chunks: list[Chunk]) -> None:
+        if chunks:
+            ids = [c.chunk_id for c in chunks]
+            vectors.add(ids, self.embedder.embed([_embed_text(c) for c in chunks]))
+            lexical.add(ids, [c.text for c in chunks])
+
+    def _publish(
+        self, vectors: VectorIndex, lexical: LexicalIndex, pending: _Pending, guard: CommitGuard
+    ) -> int:
+        generation = self.repo.current_generation() + 1
         staged = self.store.stage(generation)
         vectors.save(staged)
         lexical.save(staged)
         info = {"generation": generation, "chunks": len(vectors), "created_at": _now()}
-        (staged / "generation.json").write_text(json.dumps(info), encoding="utf-8")
+        self.store.describe(staged, info)
         self.store.publish(staged, generation)
         # Refused by the guard, the published generation stays unreferenced: recovery
         # deletes it, as after a crash before the commit point.
@@ -416,13 +490,33 @@ class KnowledgeBase:
         self.store.set_pointer(generation)
         self.store.write_manifest(self.manifest())
         self.store.cleanup(self._kept(generation))
-        self._snapshot = None
+        self._snapshot, self._damage = None, None
         return generation
 
 
 def _removal(docs: Sequence[Document]) -> _Pending:
     stale = {c for d in docs for c in d.chunk_ids}
     return _Pending(deletes=[d.doc_id for d in docs], stale_chunk_ids=stale, removed=list(docs))
+
+
+def disagreement_with_database(snap: Snapshot) -> str:
+    """How the loaded indexes disagree with the chunk rows; empty when they hold the same
+    chunks (so emptied or swapped index files never pass for an index)."""
+    rows = len(snap.chunks)
+    for name, ids in (("vector", snap.vectors.ids()), ("lexical", snap.lexical.ids())):
+        if len(ids) != rows or set(ids) != snap.chunks.keys():
+            return f"the {name} index holds {len(ids)} chunks, the database {rows}"
+    return ""
+
+
+def _damaged(generation: int, why: str) -> IndexDamagedError:
+    return IndexDamagedError(f"index generation {generation} is damaged: {why}; {REBUILD_HINT}")
+
+
+def _as_damage(generation: int, exc: Exception) -> IndexDamagedError:
+    if isinstance(exc, IndexDamagedError):
+        return exc
+    return _damaged(generation, f"{getattr(exc, 'filename', None) or exc} is missing")
 
 
 def _embed_text(chunk: Chunk) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from xnai.domain.errors import IndexDamagedError
 from xnai.domain.models import ChatMessage
 from xnai.domain.ports import Embedder
 from xnai.services.knowledge import KnowledgeBase
@@ -18,6 +19,7 @@ class Readiness:
     """What has finished loading."""
 
     index_ready: bool = False
+    index_error: str | None = None  # the index files are damaged: what and how to fix it
     model_error: str | None = None
 
 
@@ -33,15 +35,41 @@ class Startup:
         self.readiness = readiness
 
     def open_index(self) -> None:
-        """Recover and load the committed index generation."""
-        self.kb.open()
-        self.readiness.index_ready = True
+        """Recover and load the committed index generation; IndexDamagedError (also noted
+        in ``readiness``) when its files are damaged."""
+        try:
+            self.kb.open()
+        except IndexDamagedError as exc:
+            self.readiness.index_ready, self.readiness.index_error = False, str(exc)
+            raise
+        self.readiness.index_ready, self.readiness.index_error = True, None
+
+    def try_open_index(self) -> bool:
+        """``open_index`` for a server: damage is noted in ``readiness`` and logged, so the
+        process still starts and says why it is not ready."""
+        try:
+            self.open_index()
+        except IndexDamagedError as exc:
+            log.error("index not loaded: %s", exc)
+            return False
+        return True
+
+    def check_index(self) -> bool:
+        """Whether the committed index is loaded and intact now (a rebuild or ingest by
+        another process is picked up); keeps ``readiness`` current."""
+        try:
+            self.kb.refresh()
+        except IndexDamagedError as exc:
+            self.readiness.index_ready, self.readiness.index_error = False, str(exc)
+            return False
+        self.readiness.index_ready, self.readiness.index_error = True, None
+        return True
 
     def warm_up(self) -> None:
         """Load the index and the model and run one token, so the first query is fast."""
         try:
             if not self.readiness.index_ready:
-                self.open_index()
+                self.try_open_index()
             self.embedder.embed(["warm up"])
             model = self.model.load()
             for _ in model.stream([ChatMessage("user", "Hi")], max_tokens=1):

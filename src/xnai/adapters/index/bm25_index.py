@@ -12,6 +12,7 @@ import logging
 import math
 import re
 import threading
+import zipfile
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -279,7 +280,10 @@ class Bm25LexicalIndex:
         if settings != (self.k1, self.b, self.analyzer, count, FORMAT) or not path.is_file():
             logger.info("lexical index in %s was built differently; re-indexing", path.parent)
             return None
-        retriever, postings = self._unpack(self._read(path))
+        try:
+            retriever, postings = self._unpack(self._read(path))
+        except (zipfile.BadZipFile, EOFError, KeyError) as exc:
+            raise ValueError(f"{path} is not a saved BM25 index ({exc})") from None
         if retriever.scores["num_docs"] != count or len(postings.lengths) != count:
             raise ValueError(f"{path} does not match {TEXTS_FILE}: rebuild the index")
         return retriever, postings

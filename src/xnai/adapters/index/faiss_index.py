@@ -1,4 +1,9 @@
-"""Exact inner-product search with FAISS (IndexFlatIP)."""
+"""Exact inner-product search with FAISS (IndexFlatIP).
+
+With a key ring, the index is serialised to bytes and both files are encrypted with the
+user_data key (embeddings can give away text by inversion); they are decrypted into memory
+once, at load.
+"""
 
 from __future__ import annotations
 
@@ -10,28 +15,31 @@ from typing import Any
 
 import numpy as np
 
-from xnai.adapters.index.vectors import (
-    as_matrix,
-    as_query,
-    check_new_ids,
-    read_ids,
-    write_ids,
-)
+from xnai.adapters.index.vectors import as_matrix, as_query, check_new_ids, ids_bytes, parse_ids
 from xnai.adapters.optional import optional_import
 from xnai.domain.access import RowFilter
-from xnai.domain.ports import Vectors
+from xnai.domain.errors import IntegrityError
+from xnai.domain.keys import USER_DATA
+from xnai.domain.ports import KeyRing, Vectors
 
 VECTORS_FILE = "vectors.faiss"
 IDS_FILE = "vector_ids.json"
+ENCRYPTED_FILES = (VECTORS_FILE, IDS_FILE)
+# How the plain files begin: generations written before vectors were encrypted (or with
+# encryption off) are read as they are.
+_PLAIN_STARTS = (b"IxF", b"{")
 
 
 class FaissVectorIndex:
     """Chunk vectors in a flat FAISS index; chunk ids are kept aligned with the rows."""
 
-    def __init__(self, dim: int, *, search_threads: int | None = 1) -> None:
+    def __init__(
+        self, dim: int, *, search_threads: int | None = 1, keyring: KeyRing | None = None
+    ) -> None:
         if dim < 1:
             raise ValueError(f"dim must be >= 1, got {dim}")
         self.dim = dim
+        self._keyring = keyring
         # One OpenMP thread per search: many concurrent searches on 2 CPUs would
         # otherwise oversubscribe them. None leaves FAISS's default.
         self.search_threads = search_threads
@@ -106,15 +114,18 @@ class FaissVectorIndex:
         directory.mkdir(parents=True, exist_ok=True)
         vectors_path, ids_path = directory / VECTORS_FILE, directory / IDS_FILE
         with self._lock.read():
-            self._faiss.write_index(self._index, str(vectors_path))
-            write_ids(ids_path, self.dim, self._ids)
+            blob = self._faiss.serialize_index(self._index).tobytes()
+            ids = ids_bytes(self.dim, self._ids)
+        self._write(vectors_path, blob)
+        self._write(ids_path, ids)
         return [vectors_path, ids_path]
 
     def load(self, directory: Path) -> None:
-        """Replace the contents with the index saved in ``directory``."""
+        """Replace the contents with the index saved in ``directory``; ValueError or
+        IntegrityError naming the file when it cannot be read."""
         directory = Path(directory)
-        ids = read_ids(directory / IDS_FILE, self.dim)
-        index = self._faiss.read_index(str(directory / VECTORS_FILE))
+        ids = parse_ids(self._read(directory / IDS_FILE), self.dim, directory / IDS_FILE)
+        index = self._deserialize(directory / VECTORS_FILE)
         if index.d != self.dim or index.ntotal != len(ids):
             raise ValueError(
                 f"{directory / VECTORS_FILE} holds {index.ntotal} vectors of dim {index.d}, "
@@ -126,6 +137,28 @@ class FaissVectorIndex:
             self._index = index
             self._ids = ids
             self._positions = {chunk_id: row for row, chunk_id in enumerate(ids)}
+
+    def _deserialize(self, path: Path) -> Any:
+        blob = np.frombuffer(self._read(path), dtype=np.uint8)
+        try:
+            return self._faiss.deserialize_index(blob)
+        except RuntimeError as exc:  # FAISS reports a truncated or garbled file this way
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else "unreadable"
+            raise ValueError(f"{path} is not a FAISS index ({first})") from None
+
+    def _write(self, path: Path, data: bytes) -> None:
+        """Write ``data``, encrypted when there is a key ring."""
+        path.write_bytes(self._keyring.encrypt(USER_DATA, data) if self._keyring else data)
+
+    def _read(self, path: Path) -> bytes:
+        """Read a file written by ``_write``; IntegrityError names a tampered file."""
+        data = path.read_bytes()
+        if self._keyring is None or data.startswith(_PLAIN_STARTS):
+            return data
+        try:
+            return self._keyring.decrypt(USER_DATA, data)
+        except IntegrityError as exc:
+            raise IntegrityError(f"{path}: {exc}") from None
 
 
 class ReadWriteLock:

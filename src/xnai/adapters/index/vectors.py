@@ -40,12 +40,28 @@ def check_new_ids(ids: Sequence[str], existing: dict[str, int]) -> None:
 
 def write_ids(path: Path, dim: int, ids: Sequence[str]) -> None:
     """Write the id list with the dimension it belongs to."""
-    path.write_text(json.dumps({"dim": dim, "count": len(ids), "ids": list(ids)}), "utf-8")
+    path.write_bytes(ids_bytes(dim, ids))
+
+
+def ids_bytes(dim: int, ids: Sequence[str]) -> bytes:
+    """The id list with the dimension it belongs to, as JSON bytes."""
+    return json.dumps({"dim": dim, "count": len(ids), "ids": list(ids)}).encode("utf-8")
 
 
 def read_ids(path: Path, dim: int) -> list[str]:
     """Read an id list written by ``write_ids``; ValueError when it does not fit."""
-    payload = json.loads(path.read_text("utf-8"))
+    return parse_ids(path.read_bytes(), dim, path)
+
+
+def parse_ids(data: bytes, dim: int, path: Path) -> list[str]:
+    """The ids in ``data`` (from ``ids_bytes``); ValueError naming ``path`` when they do not
+    fit."""
+    try:
+        payload = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise ValueError(f"{path} is not an id list: rebuild the index") from None
+    if not isinstance(payload, dict):
+        raise ValueError(f"{path} is not an id list: rebuild the index")
     ids = payload.get("ids")
     if payload.get("dim") != dim or not isinstance(ids, list) or len(ids) != payload.get("count"):
         raise ValueError(f"{path} does not describe a dim-{dim} index: rebuild the index")

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from xnai.adapters.storage.fsutil import TMP_MARK
+from xnai.adapters.storage.generation_info import check_info, write_info
 
 _GEN = re.compile(r"^gen-(\d{6,})$")
 _TMP = TMP_MARK
@@ -79,6 +80,14 @@ class MemoryIndexStore:
             shutil.rmtree(final)
         os.replace(staged, final)
         return final
+
+    def describe(self, staged: Path, info: dict[str, Any]) -> None:
+        """Write ``generation.json``: ``info`` and the sha256 of every staged file."""
+        write_info(staged, info, bytes)
+
+    def damage(self, generation: int) -> list[str]:
+        """The files of a generation whose content differs from what was recorded."""
+        return check_info(self.generation_dir(generation), bytes)
 
     def generations(self) -> list[int]:
         """Published generations present, ascending."""

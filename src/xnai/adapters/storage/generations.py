@@ -23,12 +23,15 @@ from xnai.adapters.storage.fsutil import (
     fsync_file,
     restrict_tree,
 )
+from xnai.adapters.storage.generation_info import check_info, write_info
 from xnai.domain.errors import IntegrityError
 from xnai.domain.keys import USER_DATA
 from xnai.domain.layout import DataLayout
 from xnai.domain.ports import KeyRing
 
 _GEN = re.compile(r"^gen-(\d{6,})$")
+# Every Fernet token starts so (its version byte, base64-encoded); no plain index file does.
+_TOKEN_START = b"gA"
 
 
 class FileIndexStore:
@@ -113,6 +116,20 @@ class FileIndexStore:
         os.replace(staged, final)
         fsync_dir(self.root)
         return final
+
+    def describe(self, staged: Path, info: dict[str, Any]) -> None:
+        """Write ``generation.json``: ``info`` and the sha256 of every staged file's content."""
+        write_info(staged, info, self._content)
+
+    def damage(self, generation: int) -> list[str]:
+        """The files of a generation whose content differs from what was recorded."""
+        return check_info(self.generation_dir(generation), self._content)
+
+    def _content(self, data: bytes) -> bytes:
+        """What a generation file holds: decrypted when it is a token."""
+        if self._keyring is None or not data.startswith(_TOKEN_START):
+            return data
+        return self._keyring.decrypt(USER_DATA, data)
 
     def generations(self) -> list[int]:
         """Published generations present on disk."""
