@@ -32,8 +32,15 @@ NOTES: dict[str, str] = {
     "enterprise.monitoring.enabled": "Prometheus metrics at `GET /metrics` and on the "
     "metrics port; false: kept in memory only, `/metrics` answers 404.",
     "enterprise.monitoring.prometheus_port": "`xnai serve` also serves the metrics on this "
-    "port, bound to `server.host`, without authentication; 0: no metrics port. See "
+    "port, bound to `prometheus_host`; 0: no metrics port. See "
     "[monitoring](../how-to/monitoring.md).",
+    "enterprise.monitoring.prometheus_host": "Address the metrics port binds to. On a "
+    "loopback address (the default) only this machine can scrape it; any other address "
+    "needs `prometheus_token`, or the configuration is refused.",
+    "enterprise.monitoring.prometheus_token": "Bearer token the metrics port asks for "
+    "(`Authorization: Bearer <token>`, Prometheus' `authorization` setting); empty: none, "
+    "allowed only on loopback. A secret: `xnai config show` masks it; prefer "
+    "`XNAI_ENTERPRISE__MONITORING__PROMETHEUS_TOKEN`.",
     "enterprise.monitoring.log_level": "Log level of `xnai serve`.",
     "enterprise.monitoring.log_format": "`json`: one JSON object per line (time, level, "
     "logger, message, request_id, extras); `text`: one readable line per record. Both "

@@ -16,6 +16,7 @@ from pydantic import (
     SecretStr,
     ValidationError,
     field_validator,
+    model_validator,
 )
 from pydantic_settings import (
     BaseSettings,
@@ -26,6 +27,7 @@ from pydantic_settings import (
 )
 
 from xnai.domain.errors import ConfigError
+from xnai.domain.network import is_loopback
 
 TELEMETRY_OFF = {
     "CHAINLIT_NO_TELEMETRY": "true",
@@ -55,6 +57,15 @@ class Monitoring(Section):
     prometheus_port: int | None = Field(
         default=8001, ge=0, le=65535, description="metrics on a port of their own; 0: none"
     )
+    prometheus_host: str = Field(
+        default="127.0.0.1",
+        description="address the metrics port binds to; off loopback it needs prometheus_token",
+    )
+    prometheus_token: SecretStr = Field(
+        default=SecretStr(""),
+        description="bearer token scrapers of the metrics port must send; required when "
+        "prometheus_host is not a loopback address",
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "text"] = Field(
         default="json", description="json: one JSON object per line; text: for reading"
@@ -75,6 +86,18 @@ class Monitoring(Section):
     anomaly_persistence: int = Field(
         default=3, ge=1, description="anomaly detection: anomalous points in a row to alert"
     )
+
+    @model_validator(mode="after")
+    def _token_off_loopback(self) -> Monitoring:
+        serves = self.enabled and bool(self.prometheus_port)
+        exposed = serves and not is_loopback(self.prometheus_host)
+        if exposed and not self.prometheus_token.get_secret_value().strip():
+            raise ValueError(
+                f"the metrics port binds to {self.prometheus_host!r}, which other machines "
+                "can reach: set a bearer token in enterprise.monitoring.prometheus_token "
+                "(env XNAI_ENTERPRISE__MONITORING__PROMETHEUS_TOKEN), or bind it to 127.0.0.1"
+            )
+        return self
 
 
 class Security(Section):
