@@ -18,7 +18,7 @@ import annotated_types
 from pydantic import BaseModel, SecretStr
 from pydantic.fields import FieldInfo
 
-from xnai.config import Settings
+from xnai.config import SecretUrl, Settings
 
 OUTPUT = Path(__file__).resolve().parent.parent / "docs" / "reference" / "config.md"
 ENV_PREFIX = "XNAI_"
@@ -149,7 +149,9 @@ NOTES: dict[str, str] = {
     "storage.data_dir": "Database, index generations and manifest; a relative path is "
     "relative to the working directory.",
     "storage.database_url": "SQLAlchemy URL; empty: the SQLite file `xnai.db` in the data "
-    "directory. A PostgreSQL URL needs the `postgres` extra.",
+    "directory. A PostgreSQL URL needs the `postgres` extra. Treated as a secret: "
+    "`xnai config show`, the audit trail and the compliance state show it with its "
+    "password and query string masked; prefer `XNAI_STORAGE__DATABASE_URL` to the file.",
     "storage.keep_generations": "Committed index generations kept on disk.",
     "server.host": "Address `xnai serve` binds to.",
     "server.port": "Port `xnai serve` listens on.",
@@ -255,6 +257,7 @@ def type_name(annotation: Any) -> str:
         str: "text",
         Path: "path",
         SecretStr: "secret text",
+        SecretUrl: "URL (its password is secret)",
     }.get(annotation, getattr(annotation, "__name__", str(annotation)))
 
 

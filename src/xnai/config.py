@@ -46,6 +46,33 @@ def disable_telemetry() -> None:
     os.environ.update(TELEMETRY_OFF)
 
 
+SECRET_MARK = "**********"
+SECRET_WORDS = ("password", "token", "secret", "key", "url")
+
+
+def masked_url(url: str) -> str:
+    """``url`` with its password and query string replaced by the secret mark; the scheme,
+    user, host, port and path stay, so an operator still sees which database is used."""
+    if not url:
+        return ""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return SECRET_MARK
+    head, query, _ = rest.partition("#")[0].partition("?")
+    userinfo, at, location = head.rpartition("@")
+    if at:
+        user, colon, _ = userinfo.partition(":")
+        head = f"{user}:{SECRET_MARK}@{location}" if colon else f"{user}@{location}"
+    return f"{scheme}://{head}" + (f"?{SECRET_MARK}" if query else "")
+
+
+class SecretUrl(SecretStr):
+    """A URL that may hold a password: printed, logged and audited with it masked."""
+
+    def _display(self) -> str:
+        return masked_url(self.get_secret_value())
+
+
 class Section(BaseModel):
     """A config section: unknown keys are errors, so typos do not pass silently."""
 
@@ -254,7 +281,9 @@ class Ingest(Section):
 
 class Storage(Section):
     data_dir: Path = Field(default=Path("./data"))
-    database_url: str = Field(default="", description="empty: SQLite file in data_dir")
+    database_url: SecretUrl = Field(
+        default=SecretUrl(""), description="empty: SQLite file in data_dir"
+    )
     keep_generations: int = Field(default=2, ge=1)
 
 
@@ -420,21 +449,31 @@ def describe_validation_error(exc: ValidationError, path: Path | None) -> str:
     for err in exc.errors():
         key = ".".join(str(p) for p in err["loc"])
         got = err.get("input")
-        shown = "" if isinstance(got, dict) else f" (got {got!r})"
+        hidden = isinstance(got, dict) or _may_be_secret(err["loc"])
+        shown = "" if hidden else f" (got {got!r})"
         env = "XNAI_" + "__".join(str(p) for p in err["loc"]).upper()
         lines.append(f"  {key}: {err['msg']}{shown}  [file key {key} or env {env}]")
     return "\n".join(lines)
 
 
-SECRET_MARK = "**********"
+def _may_be_secret(loc: tuple[int | str, ...]) -> bool:
+    """Whether the value at ``loc`` is (or, for an unknown key, may be) a secret: error
+    messages never repeat it."""
+    model: Any = Settings
+    for part in loc:
+        field = getattr(model, "model_fields", {}).get(part)
+        if field is None:
+            return any(word in str(part).lower() for word in SECRET_WORDS)
+        model = field.annotation
+    return "Secret" in str(model)
 
 
 def redacted(settings: Settings) -> dict[str, Any]:
     """The effective settings as plain data, secrets replaced by a mark."""
 
     def walk(value: Any) -> Any:
-        if isinstance(value, SecretStr):
-            return SECRET_MARK if value.get_secret_value() else ""
+        if isinstance(value, SecretStr):  # the mark, or a URL with its password masked
+            return str(value)
         if isinstance(value, BaseModel):
             return {k: walk(getattr(value, k)) for k in type(value).model_fields}
         if isinstance(value, Path):
