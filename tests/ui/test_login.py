@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from datetime import timedelta
 
@@ -174,3 +175,17 @@ def test_a_user_who_must_enrol_is_told_so(container: Container, clock: FakeClock
     assert login is not None
     with pytest.raises(MfaEnrolmentRequiredError, match="enrol"):
         logins.principal(login.metadata)
+
+
+def test_chat_login_caps_username(container: Container, clock: FakeClock, logins: Logins) -> None:
+    audit = container.auth.audit
+    before = len(audit.events)  # type: ignore[attr-defined]
+    huge = "x" * 100_000
+    for name, password in ((huge, "whatever"), ("a" * 257, "whatever"), ("alice", "p" * 5000)):
+        assert logins.password(name, password) is None
+    fresh = audit.events[before:]  # type: ignore[attr-defined]
+    assert all(len(json.dumps(e)) < 2000 for e in fresh)
+    assert violations(container, "login_failed") == 3
+    # Names within the HTTP cap still fail the usual way, and alice is not locked out.
+    assert logins.password("a" * 256, "whatever") is None
+    assert logins.password("alice", password_of("alice")) is not None

@@ -24,6 +24,7 @@ from xnai.domain.errors import (
     MfaEnrolmentRequiredError,
     MfaRequiredError,
 )
+from xnai.domain.limits import MAX_LOGIN_NAME_CHARS, MAX_PASSWORD_CHARS
 from xnai.domain.rbac import Principal
 from xnai.ui.tickets import TicketSealer
 
@@ -74,7 +75,11 @@ class Logins:
 
     def password(self, username: str, password: str) -> ChatLogin | None:
         """Check a password: a login, a pending login (a code is needed), or None when
-        refused; LoginRefused when the account is locked."""
+        refused; LoginRefused when the account is locked. Names and passwords longer than
+        HTTP accepts are refused before they reach the user store or the audit trail."""
+        if len(username) > MAX_LOGIN_NAME_CHARS or len(password) > MAX_PASSWORD_CHARS:
+            self._count("login_failed")
+            return None
         try:
             result = self.container.auth.login(username, password)
         except AccountLockedError as exc:
