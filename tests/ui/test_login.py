@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from dataclasses import replace
 from datetime import timedelta
@@ -20,7 +21,16 @@ from xnai.domain.errors import (
     MfaRequiredError,
 )
 from xnai.domain.rbac import LOCAL_ADMIN, Role
-from xnai.ui.login import LOCKED, PENDING, PENDING_SECONDS, TICKET, LoginRefused, Logins
+from xnai.ui.login import (
+    CLIENT_ADDRESS,
+    LOCKED,
+    PENDING,
+    PENDING_SECONDS,
+    TICKET,
+    ClientAddress,
+    LoginRefused,
+    Logins,
+)
 from xnai.ui.tickets import TicketSealer
 
 
@@ -53,7 +63,7 @@ def violations(c: Container, kind: str) -> float:
 
 def enrol(c: Container, clock: FakeClock, username: str) -> pyotp.TOTP:
     principal = c.auth.authenticate(c.auth.login(username, password_of(username)).token).principal
-    secret, _ = c.auth.begin_mfa_enrolment(principal)
+    secret, _ = c.auth.begin_mfa_enrolment(principal, password_of(username))
     totp = pyotp.TOTP(secret)
     c.auth.confirm_mfa_enrolment(principal, totp.at(clock() - timedelta(seconds=30)))
     return totp
@@ -189,3 +199,36 @@ def test_chat_login_caps_username(container: Container, clock: FakeClock, logins
     # Names within the HTTP cap still fail the usual way, and alice is not locked out.
     assert logins.password("a" * 256, "whatever") is None
     assert logins.password("alice", password_of("alice")) is not None
+
+
+def test_chat_login_audit_records_client_address(
+    container: Container, clock: FakeClock, logins: Logins
+) -> None:
+    seen: list[str | None] = []
+
+    async def chat(scope: dict, receive: object, send: object) -> None:
+        seen.append(CLIENT_ADDRESS.get())
+        assert logins.password("alice", "wrong password", source_ip=CLIENT_ADDRESS.get()) is None
+        assert logins.password("alice", password_of("alice"), source_ip=CLIENT_ADDRESS.get())
+
+    app = ClientAddress(chat)
+    asyncio.run(app({"type": "http", "client": ("203.0.113.7", 51000)}, None, None))
+    assert seen == ["203.0.113.7"] and CLIENT_ADDRESS.get() is None
+    events = container.auth.audit.events  # type: ignore[attr-defined]
+    last = {e["event_type"]: e for e in events if e["event_type"].startswith("login_")}
+    assert last["login_failure"]["source_ip"] == "203.0.113.7"
+    assert last["login_success"]["source_ip"] == "203.0.113.7"
+
+
+def test_chat_login_with_a_code_keeps_the_client_address(
+    container: Container, clock: FakeClock, logins: Logins
+) -> None:
+    totp = enrol(container, clock, "mona")
+    pending = logins.password("mona", password_of("mona"), source_ip="198.51.100.4")
+    assert pending is not None
+    with pytest.raises(MfaRequiredError):
+        logins.code(pending.metadata, "000000")
+    logins.code(pending.metadata, totp.at(clock()))
+    events = container.auth.audit.events  # type: ignore[attr-defined]
+    mine = [e for e in events if e["event_type"] in ("login_failure", "login_success")][-2:]
+    assert [e["source_ip"] for e in mine] == ["198.51.100.4", "198.51.100.4"]

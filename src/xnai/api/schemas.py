@@ -116,6 +116,10 @@ class PasswordChange(Strict):
     new_password: str = Field(min_length=1, max_length=MAX_PASSWORD_CHARS)
 
 
+class MfaEnrol(Strict):
+    password: str = Field(min_length=1, max_length=MAX_PASSWORD_CHARS)
+
+
 class MfaCode(Strict):
     code: str = Field(min_length=1, max_length=16)
 
