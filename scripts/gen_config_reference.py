@@ -65,6 +65,14 @@ NOTES: dict[str, str] = {
     "one-time codes) that lock an account.",
     "enterprise.security.lockout_duration": "Seconds a locked account stays locked "
     "(admins can unlock sooner).",
+    "enterprise.security.login_throttle_window": "Seconds of the sliding window in which "
+    "failed logins are counted per client address and overall; older ones are purged.",
+    "enterprise.security.login_client_failures": "Failed logins one client address (an IPv6 "
+    "/64 network) may make in the window; beyond it, sign-ins from that address get 429 "
+    "with `Retry-After` and no password is checked.",
+    "enterprise.security.login_global_failures": "Failed logins of all clients together in "
+    "the window; beyond it, every client that failed in the window gets 429, while a client "
+    "with no failure keeps its attempt. See [security](../explanation/security.md).",
     "enterprise.security.password_min_length": "Shortest password accepted.",
     "enterprise.security.password_context_words": "Words of your organisation (names of "
     "the company, products, places) a password must not be built on. The product's name, "

@@ -138,6 +138,15 @@ class Security(Section):
         default=5, ge=1, description="consecutive failed logins that lock an account"
     )
     lockout_duration: int = Field(default=900, ge=1, description="seconds an account stays locked")
+    login_throttle_window: int = Field(
+        default=900, ge=1, description="seconds of the sliding window failed logins count in"
+    )
+    login_client_failures: int = Field(
+        default=20, ge=1, description="failed logins per client address in the window"
+    )
+    login_global_failures: int = Field(
+        default=500, ge=1, description="failed logins over all clients in the window"
+    )
     password_min_length: int = Field(default=12, ge=8)
     password_context_words: list[str] = Field(
         default=[], description="more words a password must not be built on"

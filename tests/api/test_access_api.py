@@ -151,18 +151,30 @@ def test_uploads_check_the_collection(
     assert upload("alice", "alice-private") == 403  # viewers lack write:documents
 
 
-def test_a_duplicate_upload_does_not_name_a_hidden_document(
-    app_client: TestClient, headers: dict[str, dict[str, str]]
+def test_duplicate_upload_does_not_reveal_hidden_collection(
+    library: Container, app_client: TestClient, headers: dict[str, dict[str, str]]
 ) -> None:
+    """Content that exists only in a collection the uploader cannot read is a new document
+    of the uploader's collection: the answer is the same as for content never seen."""
     bob = canary_source(next(c for c in CANARIES if c.owner == "bob"))
     files = {"files": ("copy.md", bob.text.encode(), "text/markdown")}
     r = app_client.post(
         "/v1/documents", files=files, data={"collection": "carol-private"}, headers=headers["carol"]
     )
     assert r.status_code == 201
+    assert r.json()["failed"] == [] and r.json()["added"] == ["upload:carol-private/copy.md"]
+    assert "duplicate" not in r.text and "/private/bob" not in r.text
+    assert "bob-private" not in r.text
+    docs = {d.source: d.collection for d in library.kb.snapshot.documents.values()}
+    assert docs["upload:carol-private/copy.md"] == "carol-private"
+    assert docs[bob.source] == "bob-private"
+    # Within one collection a second copy is still refused.
+    files = {"files": ("again.md", bob.text.encode(), "text/markdown")}
+    r = app_client.post(
+        "/v1/documents", files=files, data={"collection": "carol-private"}, headers=headers["carol"]
+    )
     (failure,) = r.json()["failed"]
-    assert "duplicate content" in failure["error"]
-    assert "/private/bob" not in r.text and "CANARY-BOB" not in r.text
+    assert "duplicate content of upload:carol-private/copy.md" in failure["error"]
 
 
 def test_delete_of_a_document_needs_read_and_write_access(

@@ -92,6 +92,21 @@ def test_unknown_and_known_names_get_identical_responses(
     assert known.headers["retry-after"] == unknown.headers["retry-after"] == "900"
 
 
+def test_spraying_from_one_address_gets_429_with_retry_after(
+    api: TestClient, seeded: Container, audit: RecordingAudit
+) -> None:
+    token_for(seeded, "alice", Role.VIEWER)
+    limit = seeded.auth.policy.login_client_failures
+    assert {login(api, f"user{i}", WRONG).status_code for i in range(limit)} == {401}
+    r = login(api, "alice", password_of("alice"))
+    assert r.status_code == 429 and r.headers["retry-after"] == "900"
+    assert r.json() == {
+        "error": "too many failed logins from this address: try again later",
+        "retry_after": 900,
+    }
+    assert any(e["event_type"] == "login_throttled" for e in audit.events)
+
+
 def test_lockout_expires_and_admin_unlocks(
     api: TestClient, seeded: Container, clock: FakeClock
 ) -> None:

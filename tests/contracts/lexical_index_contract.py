@@ -139,7 +139,30 @@ class LexicalIndexContract:
         assert len(hits) == 2 and {i for i, _ in hits} <= {"dogs", "fish", "tea"}
         found = {i for i, _ in filled.search("cats dogs birds fish tea", 10, only)}
         assert found == {"dogs", "fish", "tea"}
-        assert filled.search("gills", 5, only) == filled.search("gills", 5)
+
+    def test_filtered_scores_are_those_of_an_index_of_the_allowed_rows_only(
+        self, filled: LexicalIndex, make_index: MakeIndex
+    ) -> None:
+        # Statistics (document frequencies, average length) come from the allowed rows, so
+        # a score says nothing about the rows a reader may not see.
+        allowed = {"dogs", "fish", "tea"}
+        alone = make_index()
+        alone.add(sorted(allowed), [CORPUS[i] for i in sorted(allowed)])
+        only = RowFilter.of(filled.ids(), allowed)
+        for query in ("gills", "dogs bark park", "tea sea birds cats", "live in the park"):
+            got, want = filled.search(query, 5, only), alone.search(query, 5)
+            assert [i for i, _ in got] == [i for i, _ in want]
+            assert [s for _, s in got] == pytest.approx([s for _, s in want], rel=1e-5)
+
+    def test_filtered_scores_do_not_change_when_hidden_rows_are_added(
+        self, filled: LexicalIndex
+    ) -> None:
+        allowed = {"dogs", "fish", "tea"}
+        before = filled.search("dogs fish tea gills", 5, RowFilter.of(filled.ids(), allowed))
+        filled.add(["hidden"], ["Fish, fish and more fish: gills, gills, tea and dogs. " * 20])
+        after = filled.search("dogs fish tea gills", 5, RowFilter.of(filled.ids(), allowed))
+        assert [i for i, _ in after] == [i for i, _ in before]
+        assert [s for _, s in after] == pytest.approx([s for _, s in before], rel=1e-5)
 
     def test_an_empty_filter_finds_nothing(self, filled: LexicalIndex) -> None:
         assert filled.search("cats dogs", 5, RowFilter.of(filled.ids(), set())) == []

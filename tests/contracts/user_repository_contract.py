@@ -8,7 +8,14 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from xnai.domain.errors import ConflictError
-from xnai.domain.identity import ApiKeyRecord, Attempt, SessionRecord, User, UserRepository
+from xnai.domain.identity import (
+    ApiKeyRecord,
+    Attempt,
+    FailureWindow,
+    SessionRecord,
+    User,
+    UserRepository,
+)
 from xnai.domain.rbac import Role
 
 T0 = datetime(2026, 11, 26, 9, 0, 0, tzinfo=UTC)
@@ -221,3 +228,29 @@ class UserRepositoryContract:
             results = list(pool.map(lambda _: repo.begin_attempt("x", T0, 5, 60), range(20)))
         assert sum(r.allowed for r in results) == 5
         assert repo.failure_state("x").failures == 5
+
+    def test_failures_are_counted_per_key_within_a_window(self, repo: UserRepository) -> None:
+        for minute in (0, 5, 10):
+            repo.note_failures(["client-a", "*"], T0 + timedelta(minutes=minute))
+        repo.note_failures(["client-b", "*"], T0 + timedelta(minutes=12))
+        assert repo.failures_since("client-a", T0 - timedelta(seconds=1)) == FailureWindow(3, T0)
+        since = T0 + timedelta(minutes=4)
+        assert repo.failures_since("client-a", since) == FailureWindow(2, T0 + timedelta(minutes=5))
+        assert repo.failures_since("*", since).count == 3
+        assert repo.failures_since("client-c", since) == FailureWindow(0, None)
+
+    def test_purging_failures_keeps_recent_ones_and_running_locks(
+        self, repo: UserRepository
+    ) -> None:
+        repo.note_failures(["client-a", "*"], T0)
+        repo.note_failures(["client-a", "*"], T0 + timedelta(minutes=20))
+        repo.begin_attempt("old", T0, 5, 60)
+        for _ in range(3):
+            repo.begin_attempt("locked", T0, 3, 3600)
+        repo.begin_attempt("recent", T0 + timedelta(minutes=20), 5, 60)
+        now = T0 + timedelta(minutes=30)
+        assert repo.purge_failures(T0 + timedelta(minutes=15), now) == 3
+        assert repo.failures_since("client-a", T0 - timedelta(seconds=1)).count == 1
+        assert repo.failure_state("old") == Attempt(True, 0, None)
+        assert repo.failure_state("locked").failures == 3
+        assert repo.failure_state("recent").failures == 1

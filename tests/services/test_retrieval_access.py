@@ -420,3 +420,36 @@ def test_every_retrieval_is_audited_with_the_chunks_seen(library: MemoryServices
     assert details["chunk_ids"] == [c.chunk_id for c in prepared.citations]
     assert details["doc_ids"] == list(dict.fromkeys(c.doc_id for c in prepared.citations))
     assert details["mode"] == "hybrid" and details["query"] == "bob salary negotiation"
+
+
+def test_bm25_scores_do_not_depend_on_hidden_documents(services: MemoryServices) -> None:
+    """Keyword statistics come from the reader's scope: a document in a collection the
+    reader cannot see changes neither the scores nor the order the reader gets."""
+    services.access.create("bob-private", readable_users=["bob"])
+    services.kb.ingest([public_source(p, t) for p, t in PUBLIC.items()])
+    alice = services.access.scope_for(ALICE)
+    query = "salary raise rye bread doctor Tuesday"
+
+    def seen() -> list[tuple[str, float | None, int | None]]:
+        hits = services.retriever.search(query, mode=SearchMode.LEXICAL, top_k=10, scope=alice)
+        return [(h.source, h.score, h.lexical_rank) for h in hits]
+
+    before = seen()
+    assert len(before) >= 3
+    bob = canary_source(next(c for c in CANARIES if c.owner == "bob"))
+    hidden = Source(
+        bob.source,
+        bob.sha256,
+        bob.size,
+        bob.title,
+        ("Salary raise salary raise, rye bread, doctor on Tuesday. " * 30) + bob.text,
+        bob.mime,
+        bob.loader,
+        bob.loader_version,
+        "bob-private",
+    )
+    assert services.kb.ingest([hidden]).ok
+    after = seen()
+    assert [s for s, _, _ in after] == [s for s, _, _ in before]
+    assert [r for _, _, r in after] == [r for _, _, r in before]
+    assert [x for _, x, _ in after] == pytest.approx([x for _, x, _ in before], rel=1e-9)

@@ -89,7 +89,7 @@ def build_retention(
         kb,
         settings.enterprise.compliance.data_retention_days,
         audit,
-        purge_credentials=auth.purge_sessions,
+        purge_credentials=auth.purge_stale,
         trim_audit=audit.trim if isinstance(audit, Auditor) else lambda _cutoff: 0,
         remember=partial(state.set, "last_run:retention"),
     )

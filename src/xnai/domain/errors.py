@@ -82,6 +82,11 @@ class AccountLockedError(AuthenticationError):
         self.retry_after = retry_after
 
 
+class LoginThrottledError(AccountLockedError):
+    """Too many failed logins from this client (or from everyone): no password is checked
+    until ``retry_after`` seconds have passed."""
+
+
 class MfaRequiredError(AuthenticationError):
     """The password was right; a one-time code is needed (or enrolment first)."""
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol, runtime_checkable
@@ -73,6 +73,14 @@ class Attempt:
     allowed: bool
     failures: int
     locked_until: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FailureWindow:
+    """Failed logins counted under one key (a client, or everyone) since some time."""
+
+    count: int
+    oldest: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,6 +228,19 @@ class UserRepository(Protocol):
 
     def failure_state(self, name_key: str) -> Attempt:
         """Current count and lock, without counting anything."""
+        ...
+
+    def note_failures(self, keys: Sequence[str], at: datetime) -> None:
+        """Record one failed login at ``at`` under each key (a client's, the global one)."""
+        ...
+
+    def failures_since(self, key: str, since: datetime) -> FailureWindow:
+        """How many failures were noted under ``key`` after ``since``, and the oldest."""
+        ...
+
+    def purge_failures(self, before: datetime, now: datetime) -> int:
+        """Forget failures noted before ``before`` and name counts last changed before it
+        unless locked at ``now``; return how many records went."""
         ...
 
     def close(self) -> None: ...

@@ -16,6 +16,7 @@ from xnai.domain.errors import (
     AuthenticationError,
     ConflictError,
     InvalidInputError,
+    LoginThrottledError,
     MfaRequiredError,
     NotFoundError,
     PermissionDeniedError,
@@ -25,17 +26,20 @@ from xnai.domain.identity import (
     ApiKeyRecord,
     Attempt,
     Authenticated,
+    FailureWindow,
     LoginResult,
     SessionRecord,
     User,
 )
 from xnai.domain.rbac import Principal
 from xnai.services.identity import (
+    GLOBAL_KEY,
     INVALID_LOGIN,
     INVALID_TOKEN,
     SECRET_CONTEXT,
     AuthPolicy,
     UserSummary,
+    client_key,
     name_key,
     normalise,
     same_digest,
@@ -69,20 +73,25 @@ class AuthService(UserAdmin):
         """
         name, now = normalise(username), self.clock()
         key = name_key(name)
+        clean = self._throttle(name, source_ip, now)
         attempt = self._begin(key, now)
-        if not attempt.allowed:
-            self._login_failed(None, name, source_ip, "locked")
+        if not attempt.allowed and not clean:
+            self._login_failed(None, name, source_ip, "locked", note=False)
             raise self._locked(attempt, now)
+        # A locked name still lets a client with no failure in the window try (once: a
+        # failure makes it a failing client), so one attacker cannot keep the owner out.
+        counted = attempt if attempt.allowed else None
         user = self.repo.user_by_name(name)
         if not self._password_ok(user, password) or user is None or not user.enabled:
-            self._login_failed(user, name, source_ip, "password", attempt, now)
+            self._login_failed(user, name, source_ip, "password", counted, now)
             raise AuthenticationError(INVALID_LOGIN)
         if user.mfa_enrolled:
             if not totp_code:
-                self.repo.release_attempt(key, self.policy.failed_login_lockout)
+                if counted is not None:
+                    self.repo.release_attempt(key, self.policy.failed_login_lockout)
                 raise MfaRequiredError("a one-time code from your authenticator app is needed")
             if not self._use_code(user, totp_code, now):
-                self._login_failed(user, name, source_ip, "one-time code", attempt, now)
+                self._login_failed(user, name, source_ip, "one-time code", counted, now)
                 raise MfaRequiredError("invalid or already used one-time code")
         self.repo.clear_failures(key)
         if self.hasher.needs_rehash(user.password_hash):
@@ -150,6 +159,20 @@ class AuthService(UserAdmin):
         now = now or self.clock()
         return self.repo.purge_sessions(now - timedelta(seconds=self.policy.session_timeout))
 
+    def purge_login_failures(self, now: datetime | None = None) -> int:
+        """Forget failed logins older than the throttling window and name counts not
+        changed for as long (unless still locked); return how many records went."""
+        now = now or self.clock()
+        p = self.policy
+        horizon = timedelta(seconds=max(p.login_window, p.lockout_duration))
+        return self.repo.purge_failures(now - horizon, now)
+
+    def purge_stale(self, now: datetime | None = None) -> int:
+        """The retention job's share: old sessions (counted in the result) and old failed
+        logins go."""
+        self.purge_login_failures(now)
+        return self.purge_sessions(now)
+
     def session_expires_at(self, session: SessionRecord) -> datetime:
         """When a session ends at the latest (absolute lifetime)."""
         return session.created_at + timedelta(seconds=self.policy.session_timeout)
@@ -202,16 +225,10 @@ class AuthService(UserAdmin):
         """Change one's own password (the current one is needed; wrong ones count as failed
         logins); every session and API key of the user is revoked."""
         user = self._existing(principal.user_id)
-        now, key = self.clock(), name_key(user.username)
-        attempt = self._begin(key, now)
-        if not attempt.allowed:
-            raise self._locked(attempt, now)
-        if not self.hasher.verify(user.password_hash, current):
-            self._login_failed(user, user.username, source_ip, "current password", attempt, now)
-            raise PermissionDeniedError("the current password is wrong")
-        self.repo.clear_failures(key)
+        self._reauthenticate(user, current, source_ip)
         self.check_password(new, user.username)
-        self._replace_password(user, new, ("password_changed", "change_password"), principal, now)
+        event = ("password_changed", "change_password")
+        self._replace_password(user, new, event, principal, self.clock())
 
     def begin_mfa_enrolment(
         self, principal: Principal, password: str, *, source_ip: str | None = None
@@ -255,12 +272,55 @@ class AuthService(UserAdmin):
             raise self._locked(attempt, now)
         if not self.hasher.verify(user.password_hash, password):
             self._login_failed(user, user.username, source_ip, "current password", attempt, now)
-            raise PermissionDeniedError("the password is wrong")
+            raise PermissionDeniedError("the current password is wrong")
         self.repo.clear_failures(key)
 
     def _begin(self, key: str, now: datetime) -> Attempt:
         p = self.policy
         return self.repo.begin_attempt(key, now, p.failed_login_lockout, p.lockout_duration)
+
+    def _throttle(self, name: str, source_ip: str | None, now: datetime) -> bool:
+        """LoginThrottledError when the client, or everyone, failed too often within the
+        window; otherwise whether the client has no failure in it (None: no address)."""
+        p, client = self.policy, client_key(source_ip)
+        since = now - timedelta(seconds=p.login_window)
+        if client is not None:
+            mine = self.repo.failures_since(client, since)
+            if mine.count >= p.login_client_failures:
+                raise self._throttled("client", mine, name, source_ip, now)
+            if mine.count == 0:
+                return True  # the global limit spares clients that have not failed
+        everyone = self.repo.failures_since(GLOBAL_KEY, since)
+        if everyone.count >= p.login_global_failures:
+            raise self._throttled("global", everyone, name, source_ip, now)
+        return False
+
+    def _throttled(
+        self, scope: str, seen: FailureWindow, name: str, source_ip: str | None, now: datetime
+    ) -> LoginThrottledError:
+        oldest = seen.oldest or now
+        until = oldest + timedelta(seconds=self.policy.login_window)
+        retry = max(1, int((until - now).total_seconds() + 0.999))
+        self._event(
+            "login_throttled",
+            action="login",
+            user_id=None,
+            resource=f"user:{name}",
+            success=False,
+            severity="warning",
+            source_ip=source_ip,
+            details={"username": name, "scope": scope, "failures": seen.count},
+        )
+        who = "from this address" if scope == "client" else "overall"
+        return LoginThrottledError(
+            f"too many failed logins {who}: try again later", retry_after=retry
+        )
+
+    def _note_failure(self, source_ip: str | None, now: datetime) -> None:
+        client = client_key(source_ip)
+        keys = [GLOBAL_KEY] if client is None else [client, GLOBAL_KEY]
+        self.repo.note_failures(keys, now)
+        self.purge_login_failures(now)
 
     def _locked(self, attempt: Attempt, now: datetime) -> AccountLockedError:
         until = attempt.locked_until or now + timedelta(seconds=self.policy.lockout_duration)
@@ -275,9 +335,14 @@ class AuthService(UserAdmin):
         reason: str,
         attempt: Attempt | None = None,
         now: datetime | None = None,
+        *,
+        note: bool = True,
     ) -> None:
-        """Audit a failure; raise AccountLockedError when this very failure locked the name."""
+        """Audit a failure and count it for the throttles (``note``); raise
+        AccountLockedError when this very failure locked the name."""
         uid = user.user_id if user else None
+        if note:
+            self._note_failure(source_ip, now or self.clock())
         self._event(
             "login_failure",
             action="login",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import re
 import secrets
 import threading
@@ -46,6 +47,28 @@ def name_key(username: str) -> str:
     return hashlib.sha256(normalise(username).encode()).hexdigest()
 
 
+GLOBAL_KEY = "*"
+
+
+def client_key(source_ip: str | None) -> str | None:
+    """The key a client's failed logins are counted under: a digest of its address, of the
+    /64 network for IPv6 (one host holds a whole /64); None without an address."""
+    if not source_ip:
+        return None
+    try:
+        address = ipaddress.ip_address(source_ip)
+    except ValueError:
+        label = source_ip
+    else:
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+            address = address.ipv4_mapped
+        if isinstance(address, ipaddress.IPv6Address):
+            label = str(ipaddress.ip_network(f"{address}/64", strict=False))
+        else:
+            label = str(address)
+    return hashlib.sha256(f"client:{label}".encode()).hexdigest()
+
+
 def normalise(username: str) -> str:
     """Usernames are case-insensitive."""
     return username.strip().lower()
@@ -71,6 +94,9 @@ class AuthPolicy:
     mfa_required: bool = False
     issuer: str = "Xoe-NovAi"
     touch_every: int = 30  # seconds between writes of a session's last use
+    login_window: int = 900  # seconds of the sliding window failed logins are counted in
+    login_client_failures: int = 20  # per client address (IPv6: per /64) in the window
+    login_global_failures: int = 500  # over every client in the window
     # Words of this installation a password must not be built on (with the issuer's name).
     context_words: tuple[str, ...] = CONTEXT_WORDS
 

@@ -70,7 +70,9 @@ class _RunState:
     """What one ingest run knows: the committed documents and what it planned so far."""
 
     by_source: dict[str, Document]
-    source_by_sha: dict[str, str]
+    # (collection, sha256) -> source: duplicates are refused within one collection only,
+    # so an upload never learns what another collection holds.
+    source_by_sha: dict[tuple[str, str], str]
     planned: set[str] = field(default_factory=set)
 
 
@@ -226,7 +228,10 @@ class KnowledgeBase:
         pending, chunks_added, generation = _Pending(), 0, self.repo.current_generation()
         # One query up front instead of two per source.
         committed = self.repo.documents()
-        run = _RunState({d.source: d for d in committed}, {d.sha256: d.source for d in committed})
+        run = _RunState(
+            {d.source: d for d in committed},
+            {(d.collection, d.sha256): d.source for d in committed},
+        )
         for item in sources:
             if isinstance(item, tuple):
                 acc["failed"].append((item[0], str(item[1])))
@@ -255,14 +260,14 @@ class KnowledgeBase:
         old = run.by_source.get(src.source)
         if src.source in run.planned or (old is not None and old.sha256 == src.sha256):
             return ("unchanged", None)
-        twin = run.source_by_sha.get(src.sha256)
+        twin = run.source_by_sha.get((src.collection, src.sha256))
         if twin is not None and twin != src.source:
             return ("failed", (src.source, f"duplicate content of {twin} (same sha256)"))
         doc, chunks = self._build(src, user)
         if not chunks:
             return ("failed", (src.source, "no text to index after chunking"))
         run.planned.add(src.source)
-        run.source_by_sha[src.sha256] = src.source
+        run.source_by_sha[(src.collection, src.sha256)] = src.source
         pending.upserts.append((doc, chunks))
         pending.chunk_count += len(chunks)
         if old is not None:

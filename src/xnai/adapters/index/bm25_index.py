@@ -9,8 +9,10 @@ from __future__ import annotations
 import io
 import json
 import logging
+import math
 import re
 import threading
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +33,8 @@ META_FILE = "lexical.json"
 ARRAYS_FILE = "lexical.bm25"
 ENCRYPTED_FILES = (TEXTS_FILE, ARRAYS_FILE)  # the settings file holds no text
 _PARAMS = ("k1", "b", "delta", "method", "idf_method", "dtype", "int_dtype", "backend")
+_POSTINGS = ("tf_indptr", "tf_rows", "tf_counts", "lengths")
+FORMAT = 2  # 2: term frequencies and lengths saved too, for scores within a scope
 _WORD = re.compile(r"\w+")
 _POSSESSIVE = re.compile(r"['\u2019]s\b")
 
@@ -41,6 +45,60 @@ class _Snapshot:
 
     ids: tuple[str, ...]
     retriever: Any  # bm25s.BM25, or None when no text has a single term
+    postings: _Postings | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Postings:
+    """Term frequencies by term (rows of each term in ``rows[indptr[t]:indptr[t + 1]]``)
+    and token counts by row: what scoring within a subset of the rows needs.
+
+    The eager scores of bm25s hold the idf and mean length of the whole index; a reader
+    restricted to some collections is scored with the statistics of those rows alone, so
+    neither a score nor an order depends on documents the reader cannot see.
+    """
+
+    indptr: np.ndarray
+    rows: np.ndarray
+    counts: np.ndarray
+    lengths: np.ndarray
+
+    @classmethod
+    def of(cls, corpus: list[list[str]], vocab: dict[str, int]) -> _Postings:
+        terms, rows, counts = [], [], []
+        for row, tokens in enumerate(corpus):
+            for term, count in Counter(vocab[t] for t in tokens if t in vocab).items():
+                terms.append(term)
+                rows.append(row)
+                counts.append(count)
+        order = np.argsort(np.asarray(terms, np.int64), kind="stable")
+        by_term = np.bincount(np.asarray(terms, np.int64), minlength=len(vocab))
+        indptr = np.concatenate(([0], np.cumsum(by_term))).astype(np.int64)
+        return cls(
+            indptr,
+            np.asarray(rows, np.int32)[order],
+            np.asarray(counts, np.float32)[order],
+            np.asarray([len(tokens) for tokens in corpus], np.float32),
+        )
+
+    def scores(self, token_ids: list[int], mask: np.ndarray, k1: float, b: float) -> np.ndarray:
+        """Lucene BM25 of every row for the query terms, with the statistics of ``mask``."""
+        scores = np.zeros(len(self.lengths), np.float64)
+        n = int(mask.sum())
+        if n == 0:
+            return scores
+        mean = float(self.lengths[mask].mean()) or 1.0
+        for term in token_ids:
+            start, end = self.indptr[term], self.indptr[term + 1]
+            rows, tf = self.rows[start:end], self.counts[start:end]
+            keep = mask[rows]
+            rows, tf = rows[keep], tf[keep].astype(np.float64)
+            if len(rows) == 0:
+                continue
+            idf = math.log(1 + (n - len(rows) + 0.5) / (len(rows) + 0.5))
+            norm = k1 * (1 - b + b * self.lengths[rows] / mean)
+            scores[rows] += idf * tf / (tf + norm)
+        return scores
 
 
 class Bm25LexicalIndex:
@@ -108,7 +166,7 @@ class Bm25LexicalIndex:
         self, query: str, k: int, allowed: RowFilter | None = None
     ) -> list[tuple[str, float]]:
         """Top ``k`` (chunk id, BM25 score > 0), best first; [] for a query of no known term;
-        with ``allowed``, the scores of rows the filter blocks are zeroed before ranking."""
+        with ``allowed``, only allowed rows are ranked, scored with their own statistics."""
         snapshot = self._current()
         if allowed is not None:
             allowed.check(len(snapshot.ids))
@@ -117,7 +175,11 @@ class Bm25LexicalIndex:
         token_ids = snapshot.retriever.get_tokens_ids(self.tokenize(query))
         if not token_ids:
             return []
-        scores = snapshot.retriever.get_scores_from_ids(token_ids)
+        if allowed is None or snapshot.postings is None:
+            scores = snapshot.retriever.get_scores_from_ids(token_ids)
+        else:
+            mask = np.asarray(allowed.mask, dtype=np.bool_)
+            scores = snapshot.postings.scores(token_ids, mask, self.k1, self.b)
         if allowed is not None:
             scores = np.where(allowed.mask, scores, 0.0)
         return _top_positive(snapshot.ids, scores, k)
@@ -131,7 +193,8 @@ class Bm25LexicalIndex:
             written = [self._write_texts(directory / TEXTS_FILE, snapshot.ids)]
             written.append(self._write_meta(directory / META_FILE, len(snapshot.ids)))
             if snapshot.retriever is not None:
-                written.append(self._write(directory / ARRAYS_FILE, _pack(snapshot.retriever)))
+                blob = _pack(snapshot.retriever, snapshot.postings)
+                written.append(self._write(directory / ARRAYS_FILE, blob))
         return written
 
     def load(self, directory: Path) -> None:
@@ -139,12 +202,13 @@ class Bm25LexicalIndex:
         directory = Path(directory)
         texts = _parse_texts(self._read(directory / TEXTS_FILE))
         meta = json.loads((directory / META_FILE).read_text("utf-8"))
-        retriever = self._load_retriever(directory / ARRAYS_FILE, meta, len(texts))
+        loaded = self._load_retriever(directory / ARRAYS_FILE, meta, len(texts))
         with self._lock:
             self._texts = texts
             # None makes the next search re-index (the saved files were built differently).
-            fits = retriever is not None or not texts
-            self._snapshot = _Snapshot(tuple(texts), retriever) if fits else None
+            fits = loaded is not None or not texts
+            retriever, postings = loaded if loaded is not None else (None, None)
+            self._snapshot = _Snapshot(tuple(texts), retriever, postings) if fits else None
 
     def _current(self) -> _Snapshot:
         """The built index, rebuilding it first if texts changed since the last build."""
@@ -159,7 +223,9 @@ class Bm25LexicalIndex:
         if self._snapshot is None:
             ids = tuple(self._texts)
             corpus = [self.tokenize(self._texts[chunk_id]) for chunk_id in ids]
-            self._snapshot = _Snapshot(ids, self._index(corpus))
+            retriever = self._index(corpus)
+            postings = _Postings.of(corpus, retriever.vocab_dict) if retriever else None
+            self._snapshot = _Snapshot(ids, retriever, postings)
         return self._snapshot
 
     def _index(self, corpus: list[list[str]]) -> Any:
@@ -195,34 +261,44 @@ class Bm25LexicalIndex:
 
     def _write_meta(self, path: Path, count: int) -> Path:
         """The settings the saved index was built with."""
-        meta = {"k1": self.k1, "b": self.b, "analyzer": self.analyzer, "count": count}
+        meta = {
+            "k1": self.k1,
+            "b": self.b,
+            "analyzer": self.analyzer,
+            "count": count,
+            "format": FORMAT,
+        }
         path.write_text(json.dumps(meta), "utf-8")
         return path
 
-    def _load_retriever(self, path: Path, meta: dict[str, Any], count: int) -> Any:
+    def _load_retriever(
+        self, path: Path, meta: dict[str, Any], count: int
+    ) -> tuple[Any, _Postings] | None:
         """The saved index when it fits our settings and the texts, else None."""
-        settings = (meta.get("k1"), meta.get("b"), meta.get("analyzer"), meta.get("count"))
-        if settings != (self.k1, self.b, self.analyzer, count) or not path.is_file():
+        settings = tuple(meta.get(k) for k in ("k1", "b", "analyzer", "count", "format"))
+        if settings != (self.k1, self.b, self.analyzer, count, FORMAT) or not path.is_file():
             logger.info("lexical index in %s was built differently; re-indexing", path.parent)
             return None
-        retriever = self._unpack(self._read(path))
-        if retriever.scores["num_docs"] != count:
+        retriever, postings = self._unpack(self._read(path))
+        if retriever.scores["num_docs"] != count or len(postings.lengths) != count:
             raise ValueError(f"{path} does not match {TEXTS_FILE}: rebuild the index")
-        return retriever
+        return retriever, postings
 
-    def _unpack(self, blob: bytes) -> Any:
-        """A bm25s retriever from the arrays ``_pack`` wrote (what ``BM25.load`` sets up)."""
+    def _unpack(self, blob: bytes) -> tuple[Any, _Postings]:
+        """A bm25s retriever and the postings from the arrays ``_pack`` wrote (the retriever
+        as ``BM25.load`` sets it up)."""
         with np.load(io.BytesIO(blob), allow_pickle=False) as arrays:
             params = json.loads(arrays["params"].tobytes())
             vocab = json.loads(arrays["vocab"].tobytes())
             scores = {name: arrays[name] for name in ("data", "indices", "indptr")}
+            postings = _Postings(*(arrays[name] for name in _POSTINGS))
         scores["num_docs"] = params.pop("num_docs")
         retriever = self._bm25s.BM25(**params)
         retriever.vocab_dict = vocab
         retriever.unique_token_ids_set = set(vocab.values())
         retriever.scores = scores
         retriever.nonoccurrence_array = None  # only BM25L and BM25+ have one
-        return retriever
+        return retriever, postings
 
 
 def _import_bm25s() -> Any:
@@ -249,8 +325,9 @@ def _top_positive(ids: Sequence[str], scores: np.ndarray, k: int) -> list[tuple[
     return [(ids[row], float(scores[row])) for row in top if scores[row] > 0]
 
 
-def _pack(retriever: Any) -> bytes:
-    """The score arrays, vocabulary and parameters of a bm25s retriever as one .npz blob.
+def _pack(retriever: Any, postings: _Postings | None) -> bytes:
+    """The score arrays, vocabulary and parameters of a bm25s retriever, and the postings,
+    as one .npz blob.
 
     One blob in memory instead of bm25s's own files, so it can be encrypted whole. Saving
     the arrays beats re-indexing the decrypted texts at load: on two cores, 5,000 chunks
@@ -260,16 +337,22 @@ def _pack(retriever: Any) -> bytes:
         raise ValueError(f"BM25 method {retriever.method!r} is not supported")
     params = {name: getattr(retriever, name) for name in _PARAMS}
     params["num_docs"] = int(retriever.scores["num_docs"])
+    arrays: dict[str, np.ndarray] = {
+        "data": retriever.scores["data"],
+        "indices": retriever.scores["indices"],
+        "indptr": retriever.scores["indptr"],
+        "vocab": _json_array(retriever.vocab_dict),
+        "params": _json_array(params),
+    }
+    if postings is not None:
+        arrays.update(zip(_POSTINGS, _arrays(postings), strict=True))
     buffer = io.BytesIO()
-    np.savez(
-        buffer,
-        data=retriever.scores["data"],
-        indices=retriever.scores["indices"],
-        indptr=retriever.scores["indptr"],
-        vocab=_json_array(retriever.vocab_dict),
-        params=_json_array(params),
-    )
+    np.savez(buffer, allow_pickle=False, **arrays)
     return buffer.getvalue()
+
+
+def _arrays(postings: _Postings) -> tuple[np.ndarray, ...]:
+    return (postings.indptr, postings.rows, postings.counts, postings.lengths)
 
 
 def _json_array(value: Any) -> np.ndarray:

@@ -9,15 +9,17 @@ import itertools
 import os
 import struct
 import threading
+from collections.abc import Sequence
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from urllib.parse import quote, urlencode
 
 from xnai.domain.errors import ConflictError
-from xnai.domain.identity import ApiKeyRecord, Attempt, SessionRecord, User
+from xnai.domain.identity import ApiKeyRecord, Attempt, FailureWindow, SessionRecord, User
 from xnai.domain.rbac import Role
 
-_Failures = tuple[int, datetime | None]  # count, locked until
+_EPOCH = datetime.fromtimestamp(0, UTC)
+_Failures = tuple[int, datetime | None, datetime]  # count, locked until, last changed
 
 
 class MemoryUserRepository:
@@ -30,6 +32,7 @@ class MemoryUserRepository:
         self._sessions: dict[str, SessionRecord] = {}
         self._keys: dict[str, ApiKeyRecord] = {}
         self._failures: dict[str, _Failures] = {}
+        self._noted: dict[str, list[datetime]] = {}  # failure times per client or global key
 
     # users ------------------------------------------------------------------
 
@@ -195,23 +198,24 @@ class MemoryUserRepository:
     ) -> Attempt:
         """Count one attempt unless the name is locked; the threshold-th one locks it."""
         with self._lock:
-            failures, locked = self._failures.get(name_key, (0, None))
+            failures, locked, _ = self._failures.get(name_key, (0, None, now))
             expired = locked is not None and locked <= now
             if locked is not None and not expired:
                 return Attempt(False, failures, locked)
             count = 1 if expired else failures + 1
             until = now + timedelta(seconds=lock_seconds) if count >= threshold else None
-            self._failures[name_key] = (count, until)
+            self._failures[name_key] = (count, until, now)
             return Attempt(True, count, until)
 
     def release_attempt(self, name_key: str, threshold: int) -> None:
         """Uncount one attempt (and lift a lock it caused)."""
         with self._lock:
-            failures, locked = self._failures.get(name_key, (0, None))
+            failures, locked, changed = self._failures.get(name_key, (0, None, _EPOCH))
             if failures > 0:
                 self._failures[name_key] = (
                     failures - 1,
                     None if failures - 1 < threshold else locked,
+                    changed,
                 )
 
     def clear_failures(self, name_key: str) -> None:
@@ -221,8 +225,37 @@ class MemoryUserRepository:
 
     def failure_state(self, name_key: str) -> Attempt:
         """The count and lock; ``allowed`` is True when no lock is recorded."""
-        failures, locked = self._failures.get(name_key, (0, None))
+        failures, locked, _ = self._failures.get(name_key, (0, None, _EPOCH))
         return Attempt(locked is None, failures, locked)
+
+    def note_failures(self, keys: Sequence[str], at: datetime) -> None:
+        """Record one failure under each key."""
+        with self._lock:
+            for key in keys:
+                self._noted.setdefault(key, []).append(at)
+
+    def failures_since(self, key: str, since: datetime) -> FailureWindow:
+        """Failures under ``key`` after ``since``."""
+        with self._lock:
+            times = [t for t in self._noted.get(key, []) if t > since]
+        return FailureWindow(len(times), min(times) if times else None)
+
+    def purge_failures(self, before: datetime, now: datetime) -> int:
+        """Forget old failure times and old, unlocked name counts."""
+        with self._lock:
+            gone = 0
+            for key, times in list(self._noted.items()):
+                kept = [t for t in times if t >= before]
+                gone += len(times) - len(kept)
+                if kept:
+                    self._noted[key] = kept
+                else:
+                    del self._noted[key]
+            for key, (_, locked, changed) in list(self._failures.items()):
+                if changed < before and (locked is None or locked <= now):
+                    del self._failures[key]
+                    gone += 1
+            return gone
 
     def close(self) -> None:
         """Nothing to release."""

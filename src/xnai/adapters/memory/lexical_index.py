@@ -115,20 +115,21 @@ class MemoryLexicalIndex:
     def search(
         self, query: str, k: int, allowed: RowFilter | None = None
     ) -> list[tuple[str, float]]:
-        """Top ``k`` (chunk id, BM25 score > 0), best first, ties by index order."""
+        """Top ``k`` (chunk id, BM25 score > 0), best first, ties by index order; with
+        ``allowed``, statistics and scores come from the allowed rows alone."""
         built = self._current()
         if allowed is not None:
             allowed.check(len(built.ids))
         terms = set(tokenize(query))
         if k <= 0 or not terms:
             return []
+        rows = [r for r in range(len(built.ids)) if allowed is None or allowed.mask[r]]
+        stats = _stats(built, rows, terms) if allowed is not None else _Stats.of(built)
         scored = []
-        for row, chunk_id in enumerate(built.ids):
-            if allowed is not None and not allowed.mask[row]:
-                continue
-            score = self._score(built, row, terms)
+        for row in rows:
+            score = self._score(built, row, terms, stats)
             if score > 0:
-                scored.append((-score, row, chunk_id))
+                scored.append((-score, row, built.ids[row]))
         scored.sort()
         return [(chunk_id, -neg) for neg, _, chunk_id in scored[:k]]
 
@@ -156,15 +157,37 @@ class MemoryLexicalIndex:
                 self._built = _build(self._texts)
             return self._built
 
-    def _score(self, built: _Built, row: int, terms: set[str]) -> float:
-        tf, n = built.terms[row], len(built.ids)
-        norm = self.k1 * (1 - self.b + self.b * built.lengths[row] / (built.avg_length or 1))
+    def _score(self, built: _Built, row: int, terms: set[str], stats: _Stats) -> float:
+        tf, n = built.terms[row], stats.count
+        norm = self.k1 * (1 - self.b + self.b * built.lengths[row] / (stats.avg_length or 1))
         score = 0.0
         for term in terms & tf.keys():
-            df = built.df[term]
+            df = stats.df[term]
             idf = math.log(1 + (n - df + 0.5) / (df + 0.5))
             score += idf * tf[term] * (self.k1 + 1) / (tf[term] + norm)
         return score
+
+
+@dataclass(frozen=True, slots=True)
+class _Stats:
+    """The corpus statistics a score depends on: rows, document frequencies, mean length."""
+
+    count: int
+    df: Counter[str]
+    avg_length: float
+
+    @classmethod
+    def of(cls, built: _Built) -> _Stats:
+        return cls(len(built.ids), built.df, built.avg_length)
+
+
+def _stats(built: _Built, rows: list[int], terms: set[str]) -> _Stats:
+    """Statistics of the given rows only, so hidden rows never weigh on a score."""
+    df: Counter[str] = Counter()
+    for row in rows:
+        df.update(terms & built.terms[row].keys())
+    total = sum(built.lengths[row] for row in rows)
+    return _Stats(len(rows), df, total / len(rows) if rows else 0.0)
 
 
 def _build(texts: dict[str, str]) -> _Built:

@@ -6,6 +6,7 @@ conditional statements, so parallel requests and several server processes stay c
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,6 +17,7 @@ from sqlalchemy import (
     Engine,
     Float,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     MetaData,
@@ -37,7 +39,7 @@ from sqlalchemy.exc import IntegrityError as SqlIntegrityError
 
 from xnai.adapters.storage.sql import make_engine
 from xnai.domain.errors import ConflictError
-from xnai.domain.identity import ApiKeyRecord, Attempt, SessionRecord, User
+from xnai.domain.identity import ApiKeyRecord, Attempt, FailureWindow, SessionRecord, User
 from xnai.domain.rbac import Role
 
 metadata = MetaData()
@@ -103,6 +105,17 @@ login_failures = Table(
     Column("failures", Integer, nullable=False, default=0),
     Column("locked_until", Float, nullable=True),
     Column("updated_at", Float, nullable=False),
+)
+
+login_throttle = Table(
+    "login_throttle",
+    metadata,
+    # One row per failed login per key: a digest of the client's address, or "*" for the
+    # count over every client. Rows older than the window are purged.
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("key", String(64), nullable=False),
+    Column("at", Float, nullable=False),
+    Index("ix_login_throttle_key_at", "key", "at"),
 )
 
 
@@ -388,6 +401,33 @@ class SqlIdentityRepository:
         if row is None:
             return Attempt(True, 0, None)
         return Attempt(row[1] is None, int(row[0]), _dt(row[1]))
+
+    def note_failures(self, keys: Sequence[str], at: datetime) -> None:
+        """One row per key, in one transaction."""
+        if keys:
+            with self.engine.begin() as conn:
+                conn.execute(
+                    insert(login_throttle), [{"key": k, "at": at.timestamp()} for k in keys]
+                )
+
+    def failures_since(self, key: str, since: datetime) -> FailureWindow:
+        """Count and oldest time of the rows under ``key`` after ``since`` (one index range)."""
+        lt = login_throttle
+        stmt = select(func.count(), func.min(lt.c.at)).where(
+            lt.c.key == key, lt.c.at > since.timestamp()
+        )
+        with self.engine.connect() as conn:
+            count, oldest = conn.execute(stmt).one()
+        return FailureWindow(int(count), _dt(oldest))
+
+    def purge_failures(self, before: datetime, now: datetime) -> int:
+        """Delete throttle rows before ``before`` and unlocked name counts not changed since."""
+        t, lf = before.timestamp(), login_failures
+        unlocked = or_(lf.c.locked_until.is_(None), lf.c.locked_until <= now.timestamp())
+        with self.engine.begin() as conn:
+            gone = conn.execute(delete(login_throttle).where(login_throttle.c.at < t)).rowcount
+            gone += conn.execute(delete(lf).where(lf.c.updated_at < t, unlocked)).rowcount
+        return int(gone)
 
     def close(self) -> None:
         """Release connections when the engine is ours."""
