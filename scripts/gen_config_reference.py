@@ -18,7 +18,7 @@ import annotated_types
 from pydantic import BaseModel, SecretStr
 from pydantic.fields import FieldInfo
 
-from xnai.config import Settings
+from xnai.config import SecretUrl, Settings
 
 OUTPUT = Path(__file__).resolve().parent.parent / "docs" / "reference" / "config.md"
 ENV_PREFIX = "XNAI_"
@@ -32,8 +32,15 @@ NOTES: dict[str, str] = {
     "enterprise.monitoring.enabled": "Prometheus metrics at `GET /metrics` and on the "
     "metrics port; false: kept in memory only, `/metrics` answers 404.",
     "enterprise.monitoring.prometheus_port": "`xnai serve` also serves the metrics on this "
-    "port, bound to `server.host`, without authentication; 0: no metrics port. See "
+    "port, bound to `prometheus_host`; 0: no metrics port. See "
     "[monitoring](../how-to/monitoring.md).",
+    "enterprise.monitoring.prometheus_host": "Address the metrics port binds to. On a "
+    "loopback address (the default) only this machine can scrape it; any other address "
+    "needs `prometheus_token`, or the configuration is refused.",
+    "enterprise.monitoring.prometheus_token": "Bearer token the metrics port asks for "
+    "(`Authorization: Bearer <token>`, Prometheus' `authorization` setting); empty: none, "
+    "allowed only on loopback. A secret: `xnai config show` masks it; prefer "
+    "`XNAI_ENTERPRISE__MONITORING__PROMETHEUS_TOKEN`.",
     "enterprise.monitoring.log_level": "Log level of `xnai serve`.",
     "enterprise.monitoring.log_format": "`json`: one JSON object per line (time, level, "
     "logger, message, request_id, extras); `text`: one readable line per record. Both "
@@ -150,7 +157,9 @@ NOTES: dict[str, str] = {
     "storage.data_dir": "Database, index generations and manifest; a relative path is "
     "relative to the working directory.",
     "storage.database_url": "SQLAlchemy URL; empty: the SQLite file `xnai.db` in the data "
-    "directory. A PostgreSQL URL needs the `postgres` extra.",
+    "directory. A PostgreSQL URL needs the `postgres` extra. Treated as a secret: "
+    "`xnai config show`, the audit trail and the compliance state show it with its "
+    "password and query string masked; prefer `XNAI_STORAGE__DATABASE_URL` to the file.",
     "storage.keep_generations": "Committed index generations kept on disk.",
     "server.host": "Address `xnai serve` binds to.",
     "server.port": "Port `xnai serve` listens on.",
@@ -256,6 +265,7 @@ def type_name(annotation: Any) -> str:
         str: "text",
         Path: "path",
         SecretStr: "secret text",
+        SecretUrl: "URL (its password is secret)",
     }.get(annotation, getattr(annotation, "__name__", str(annotation)))
 
 

@@ -124,3 +124,31 @@ def test_the_repository_config_file_repeats_the_built_in_defaults() -> None:
             differ.append(f"{'.'.join(path)} = {written!r} (default {default!r})")
     assert len(list(_leaves(data))) > 30
     assert differ == []
+
+
+def test_database_url_is_shown_with_its_password_masked(monkeypatch: pytest.MonkeyPatch) -> None:
+    cases = {
+        "postgresql+psycopg://app:s3cr/t@db.internal:5432/xnai": (
+            "postgresql+psycopg://app:**********@db.internal:5432/xnai"
+        ),
+        "postgresql://app@db/xnai?password=s3cr/t&sslmode=require": (
+            "postgresql://app@db/xnai?**********"
+        ),
+        "postgresql://:s3cr/t@db/xnai": "postgresql://:**********@db/xnai",
+        "sqlite:////var/lib/xnai/xnai.db": "sqlite:////var/lib/xnai/xnai.db",
+        "not a url s3cr/t": "**********",
+    }
+    for url, masked in cases.items():
+        monkeypatch.setenv("XNAI_STORAGE__DATABASE_URL", url)
+        s = load_settings()
+        assert s.storage.database_url.get_secret_value() == url
+        assert redacted(s)["storage"]["database_url"] == masked
+        assert "s3cr/t" not in f"{s!r}{s.storage.database_url}"
+
+
+def test_a_misplaced_secret_is_not_repeated_in_the_error(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[server]\ndatabase_url = "postgresql://app:s3cret@db/xnai"\n')
+    with pytest.raises(ConfigError) as err:
+        load_settings(cfg)
+    assert "server.database_url" in str(err.value) and "s3cret" not in str(err.value)

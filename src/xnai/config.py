@@ -16,6 +16,7 @@ from pydantic import (
     SecretStr,
     ValidationError,
     field_validator,
+    model_validator,
 )
 from pydantic_settings import (
     BaseSettings,
@@ -26,6 +27,7 @@ from pydantic_settings import (
 )
 
 from xnai.domain.errors import ConfigError
+from xnai.domain.network import is_loopback
 
 TELEMETRY_OFF = {
     "CHAINLIT_NO_TELEMETRY": "true",
@@ -44,6 +46,33 @@ def disable_telemetry() -> None:
     os.environ.update(TELEMETRY_OFF)
 
 
+SECRET_MARK = "**********"
+SECRET_WORDS = ("password", "token", "secret", "key", "url")
+
+
+def masked_url(url: str) -> str:
+    """``url`` with its password and query string replaced by the secret mark; the scheme,
+    user, host, port and path stay, so an operator still sees which database is used."""
+    if not url:
+        return ""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return SECRET_MARK
+    head, query, _ = rest.partition("#")[0].partition("?")
+    userinfo, at, location = head.rpartition("@")
+    if at:
+        user, colon, _ = userinfo.partition(":")
+        head = f"{user}:{SECRET_MARK}@{location}" if colon else f"{user}@{location}"
+    return f"{scheme}://{head}" + (f"?{SECRET_MARK}" if query else "")
+
+
+class SecretUrl(SecretStr):
+    """A URL that may hold a password: printed, logged and audited with it masked."""
+
+    def _display(self) -> str:
+        return masked_url(self.get_secret_value())
+
+
 class Section(BaseModel):
     """A config section: unknown keys are errors, so typos do not pass silently."""
 
@@ -54,6 +83,15 @@ class Monitoring(Section):
     enabled: bool = True
     prometheus_port: int | None = Field(
         default=8001, ge=0, le=65535, description="metrics on a port of their own; 0: none"
+    )
+    prometheus_host: str = Field(
+        default="127.0.0.1",
+        description="address the metrics port binds to; off loopback it needs prometheus_token",
+    )
+    prometheus_token: SecretStr = Field(
+        default=SecretStr(""),
+        description="bearer token scrapers of the metrics port must send; required when "
+        "prometheus_host is not a loopback address",
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "text"] = Field(
@@ -75,6 +113,18 @@ class Monitoring(Section):
     anomaly_persistence: int = Field(
         default=3, ge=1, description="anomaly detection: anomalous points in a row to alert"
     )
+
+    @model_validator(mode="after")
+    def _token_off_loopback(self) -> Monitoring:
+        serves = self.enabled and bool(self.prometheus_port)
+        exposed = serves and not is_loopback(self.prometheus_host)
+        if exposed and not self.prometheus_token.get_secret_value().strip():
+            raise ValueError(
+                f"the metrics port binds to {self.prometheus_host!r}, which other machines "
+                "can reach: set a bearer token in enterprise.monitoring.prometheus_token "
+                "(env XNAI_ENTERPRISE__MONITORING__PROMETHEUS_TOKEN), or bind it to 127.0.0.1"
+            )
+        return self
 
 
 class Security(Section):
@@ -240,7 +290,9 @@ class Ingest(Section):
 
 class Storage(Section):
     data_dir: Path = Field(default=Path("./data"))
-    database_url: str = Field(default="", description="empty: SQLite file in data_dir")
+    database_url: SecretUrl = Field(
+        default=SecretUrl(""), description="empty: SQLite file in data_dir"
+    )
     keep_generations: int = Field(default=2, ge=1)
 
 
@@ -406,21 +458,31 @@ def describe_validation_error(exc: ValidationError, path: Path | None) -> str:
     for err in exc.errors():
         key = ".".join(str(p) for p in err["loc"])
         got = err.get("input")
-        shown = "" if isinstance(got, dict) else f" (got {got!r})"
+        hidden = isinstance(got, dict) or _may_be_secret(err["loc"])
+        shown = "" if hidden else f" (got {got!r})"
         env = "XNAI_" + "__".join(str(p) for p in err["loc"]).upper()
         lines.append(f"  {key}: {err['msg']}{shown}  [file key {key} or env {env}]")
     return "\n".join(lines)
 
 
-SECRET_MARK = "**********"
+def _may_be_secret(loc: tuple[int | str, ...]) -> bool:
+    """Whether the value at ``loc`` is (or, for an unknown key, may be) a secret: error
+    messages never repeat it."""
+    model: Any = Settings
+    for part in loc:
+        field = getattr(model, "model_fields", {}).get(part)
+        if field is None:
+            return any(word in str(part).lower() for word in SECRET_WORDS)
+        model = field.annotation
+    return "Secret" in str(model)
 
 
 def redacted(settings: Settings) -> dict[str, Any]:
     """The effective settings as plain data, secrets replaced by a mark."""
 
     def walk(value: Any) -> Any:
-        if isinstance(value, SecretStr):
-            return SECRET_MARK if value.get_secret_value() else ""
+        if isinstance(value, SecretStr):  # the mark, or a URL with its password masked
+            return str(value)
         if isinstance(value, BaseModel):
             return {k: walk(getattr(value, k)) for k in type(value).model_fields}
         if isinstance(value, Path):

@@ -48,7 +48,7 @@ def test_checks_follow_the_real_state(
 
     # Enrol the admin in TOTP, configure backups, run retention: those checks turn green.
     admin = seeded.auth.authenticate(token_for(seeded, "admin")).principal
-    secret, _uri = seeded.auth.begin_mfa_enrolment(admin)
+    secret, _uri = seeded.auth.begin_mfa_enrolment(admin, password_of("admin"))
     seeded.auth.confirm_mfa_enrolment(admin, pyotp.TOTP(secret).now())
     backups = tmp_path / "backups"
     backups.mkdir()

@@ -16,6 +16,7 @@ from tests.clock import WALL_START, FakeClock
 from xnai.adapters.memory.audit import RecordingAudit
 from xnai.api.app import create_app
 from xnai.bootstrap import Container
+from xnai.domain.errors import PermissionDeniedError
 from xnai.domain.rbac import LOCAL_ADMIN, Role
 
 WRONG = "wrong password 123"
@@ -179,7 +180,8 @@ def test_change_own_password(api: TestClient, seeded: Container) -> None:
 
 def test_mfa_enrolment_and_login(api: TestClient, seeded: Container, clock: FakeClock) -> None:
     token = token_for(seeded, "alice", Role.VIEWER)
-    started = api.post("/v1/auth/mfa/enrol", headers=bearer(token)).json()
+    body = {"password": password_of("alice")}
+    started = api.post("/v1/auth/mfa/enrol", json=body, headers=bearer(token)).json()
     totp = pyotp.TOTP(started["secret"])
     assert started["otpauth_uri"].startswith("otpauth://totp/Xoe-NovAi:alice")
     r = api.post("/v1/auth/mfa/confirm", json={"code": totp.at(clock.now)}, headers=bearer(token))
@@ -194,6 +196,28 @@ def test_mfa_enrolment_and_login(api: TestClient, seeded: Container, clock: Fake
     assert replay.status_code == 401 and replay.json()["mfa_required"] is True
 
 
+def test_mfa_enrolment_requires_password(
+    api: TestClient, seeded: Container, audit: RecordingAudit
+) -> None:
+    """A stolen session or API key alone cannot bind the account to an attacker's app."""
+    token = bearer(token_for(seeded, "alice", Role.VIEWER))
+    principal = seeded.auth.authenticate(token["Authorization"].split()[1]).principal
+    enrol = "/v1/auth/mfa/enrol"
+    assert api.post(enrol, headers=token).status_code == 422
+    wrong = api.post(enrol, json={"password": "not her password"}, headers=token)
+    assert wrong.status_code == 403 and "secret" not in wrong.text
+    failure = [e for e in audit.events if e["event_type"] == "login_failure"][-1]
+    assert failure["user_id"] == principal.user_id
+    assert failure["details"]["reason"] == "current password"
+    assert failure["source_ip"] == "testclient"
+    user = seeded.auth.repo.user(principal.user_id)
+    assert user is not None and user.mfa_secret is None  # nothing was issued
+    with pytest.raises(PermissionDeniedError):
+        seeded.auth.begin_mfa_enrolment(principal, "not her password")
+    ok = api.post(enrol, json={"password": password_of("alice")}, headers=token)
+    assert ok.status_code == 200 and ok.json()["secret"]
+
+
 def test_mfa_required_allows_only_enrolment(seeded: Container, clock: FakeClock) -> None:
     seeded.auth.policy = replace(seeded.auth.policy, mfa_required=True)
     token_for(seeded, "alice", Role.VIEWER)
@@ -205,7 +229,8 @@ def test_mfa_required_allows_only_enrolment(seeded: Container, clock: FakeClock)
         assert denied.status_code == 403 and denied.json()["mfa_enrolment_required"] is True
         assert api.post("/v1/auth/api-keys", json={"name": "x"}, headers=token).status_code == 403
         assert api.get("/v1/auth/me", headers=token).json()["mfa_enrolment_required"] is True
-        secret = api.post("/v1/auth/mfa/enrol", headers=token).json()["secret"]
+        body = {"password": password_of("alice")}
+        secret = api.post("/v1/auth/mfa/enrol", json=body, headers=token).json()["secret"]
         code = pyotp.TOTP(secret).at(clock.now)
         assert (
             api.post("/v1/auth/mfa/confirm", json={"code": code}, headers=token).status_code == 200

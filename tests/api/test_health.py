@@ -5,8 +5,10 @@ from __future__ import annotations
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine
 
+from tests.api.conftest import FAST_HASHER, bearer, token_for
 from xnai.api.app import create_app
 from xnai.bootstrap import Container
+from xnai.domain.rbac import Role
 
 
 def test_health_is_always_ok(client: TestClient) -> None:
@@ -16,7 +18,8 @@ def test_health_is_always_ok(client: TestClient) -> None:
 
 
 def test_ready_is_503_until_the_model_is_loaded(seeded: Container) -> None:
-    with TestClient(create_app(seeded, warm=False)) as tc:
+    headers = bearer(token_for(seeded, "monitor", Role.SYSTEM))
+    with TestClient(create_app(seeded, warm=False), headers=headers) as tc:
         r = tc.get("/ready")
         assert r.status_code == 503
         assert r.headers["retry-after"] == "5"
@@ -35,8 +38,9 @@ def test_ready_reports_a_model_that_failed_to_load(make_container, tmp_path) -> 
         models={"llm_backend": "llama_cpp", "llm_path": str(tmp_path / "missing.gguf")},
     )
     c.startup.warm_up()
+    c.auth.hasher = FAST_HASHER
     with TestClient(create_app(c, warm=False)) as tc:
-        r = tc.get("/ready")
+        r = tc.get("/ready", headers=bearer(token_for(c, "monitor", Role.SYSTEM)))
     assert r.status_code == 503
     assert r.json()["status"] == "degraded"
     assert "missing.gguf" in r.json()["components"]["llm"]["error"]

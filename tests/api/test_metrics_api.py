@@ -22,7 +22,8 @@ from xnai.api.app import app_from_environment, create_app
 from xnai.api.metrics import ActiveUsers, loaded_components, start_port_server
 from xnai.api.security import public
 from xnai.bootstrap import Container
-from xnai.domain.errors import NotFoundError, NotReadyError
+from xnai.config import redacted
+from xnai.domain.errors import ConfigError, NotFoundError, NotReadyError
 from xnai.domain.models import Answer, Citation
 from xnai.domain.rbac import Role
 from xnai.services.query_metrics import QueryMetrics
@@ -317,3 +318,84 @@ def test_the_server_factory_serves_the_metrics_port(
     finally:
         os.umask(umask)  # the factory makes new files owner-only for the whole process
     assert _refused(f"http://127.0.0.1:{port}/metrics")
+
+
+def _listening_hosts(port: int) -> set[str]:
+    """The local addresses with a listening TCP socket on ``port`` (from /proc/net/tcp*)."""
+    found: set[str] = set()
+    for table, width in (("/proc/net/tcp", 8), ("/proc/net/tcp6", 32)):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            local, state = line.split()[1], line.split()[3]
+            address, _, hex_port = local.partition(":")
+            if state != "0A" or int(hex_port, 16) != port or len(address) != width:
+                continue
+            raw = bytes.fromhex(address)
+            if width == 8:
+                found.add(socket.inet_ntop(socket.AF_INET, raw[::-1]))
+            else:
+                words = b"".join(raw[i : i + 4][::-1] for i in range(0, 16, 4))
+                found.add(socket.inet_ntop(socket.AF_INET6, words))
+    return found
+
+
+def test_metrics_port_binds_loopback_by_default(
+    make_container: Callable[..., Container],
+) -> None:
+    port = free_port()
+    # The API itself listens on every interface; the metrics port stays on loopback.
+    c = make_container(
+        server={"host": "0.0.0.0"}, enterprise={"monitoring": {"prometheus_port": port}}
+    )
+    assert c.settings.enterprise.monitoring.prometheus_host == "127.0.0.1"
+    stop = start_port_server(c)
+    assert stop is not None
+    try:
+        assert _listening_hosts(port) == {"127.0.0.1"}
+        assert httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).status_code == 200
+    finally:
+        stop()
+
+
+def test_metrics_port_requires_token_off_loopback(
+    make_container: Callable[..., Container], tmp_path: Path
+) -> None:
+    exposed = {"prometheus_port": free_port(), "prometheus_host": "0.0.0.0"}
+    with pytest.raises(ConfigError) as refused:
+        make_container(tmp_path / "open", enterprise={"monitoring": exposed})
+    message = str(refused.value)
+    assert "enterprise.monitoring.prometheus_token" in message
+    assert "XNAI_ENTERPRISE__MONITORING__PROMETHEUS_TOKEN" in message
+
+    port, token = free_port(), "scrape-" + "k" * 32
+    monitoring = {"prometheus_port": port, "prometheus_token": token}
+    c = make_container(tmp_path / "guarded", enterprise={"monitoring": monitoring})
+    assert token not in json.dumps(redacted(c.settings))
+    stop = start_port_server(c)
+    assert stop is not None
+    url = f"http://127.0.0.1:{port}/metrics"
+    try:
+        assert httpx.get(url, timeout=5).status_code == 401
+        wrong = httpx.get(url, headers={"Authorization": "Bearer nope"}, timeout=5)
+        assert wrong.status_code == 401 and "xoe_" not in wrong.text
+        r = httpx.get(url, headers=bearer(token), timeout=5)
+        assert r.status_code == 200 and "xoe_uptime_seconds" in r.text
+    finally:
+        stop()
+
+
+def test_proxied_request_is_remote_for_metrics(
+    make_container: Callable[..., Container],
+) -> None:
+    # Behind a local TLS proxy every request arrives from 127.0.0.1: none of them is local.
+    c = make_container(server={"host": "127.0.0.1", "behind_tls_proxy": True})
+    c.auth.hasher = FAST_HASHER
+    token = token_for(c, "watcher", Role.VIEWER)
+    with TestClient(create_app(c, warm=False), client=("127.0.0.1", 50000)) as tc:
+        assert tc.get("/metrics").status_code == 401
+        assert tc.get("/openapi.json").status_code == 401
+        assert tc.get("/metrics", headers=bearer(token)).status_code == 200
+        assert tc.get("/openapi.json", headers=bearer(token)).status_code == 200

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import openai
 import pytest
+from fastapi.testclient import TestClient
+
+from xnai.domain.limits import MAX_MESSAGE_PARTS, MAX_MESSAGES, MAX_QUESTION_CHARS
 
 
 def test_openai_client_non_streaming(live_url: str, api_key: str) -> None:
@@ -46,3 +49,19 @@ def test_openai_client_without_a_valid_key_is_refused(live_url: str) -> None:
     client = openai.OpenAI(base_url=f"{live_url}/v1", api_key="xnai_0000000000000000_forged")
     with pytest.raises(openai.AuthenticationError):
         client.models.list()
+
+
+def test_chat_completions_caps_messages(client: TestClient) -> None:
+    question = {"role": "user", "content": "At what rpm does the coolant pump run?"}
+    url = "/v1/chat/completions"
+    too_many = [{"role": "assistant", "content": "hi"}] * MAX_MESSAGES + [question]
+    too_long = [{"role": "user", "content": "q" * (MAX_QUESTION_CHARS + 1)}]
+    in_parts = [
+        {"role": "user", "content": [{"type": "text", "text": "p"}] * (MAX_MESSAGE_PARTS + 1)}
+    ]
+    history = [{"role": "assistant", "content": "w" * MAX_QUESTION_CHARS}] * 9 + [question]
+    for messages in (too_many, too_long, in_parts, history):
+        r = client.post(url, json={"messages": messages})
+        assert r.status_code == 422, r.text
+        assert "error" in r.json()
+    assert client.post(url, json={"messages": [question]}).status_code == 200

@@ -10,17 +10,21 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine
 
-from tests.api.conftest import free_port
+from tests.api.conftest import FAST_HASHER, bearer, free_port, token_for
 from xnai.adapters.memory.metrics import RecordingMetrics
 from xnai.api.app import create_app
 from xnai.bootstrap import Container
+from xnai.domain.rbac import Role
 
 GAUGE = "xoe_component_health_status"
 
 
 def ready(c: Container) -> tuple[int, dict]:
+    """The readiness as a caller with ``read:metrics`` sees it (every detail)."""
+    c.auth.hasher = FAST_HASHER
+    headers = bearer(token_for(c, "monitor", Role.SYSTEM))
     with TestClient(create_app(c, warm=False)) as tc:
-        r = tc.get("/ready")
+        r = tc.get("/ready", headers=headers)
     return r.status_code, r.json()
 
 
@@ -91,10 +95,12 @@ def test_a_hung_database_cannot_stall_the_probe(warm: Container, silent_server: 
     real = warm.kb.repo.engine
     url = f"postgresql+psycopg://postgres@127.0.0.1:{silent_server}/x"
     warm.kb.repo.engine = create_engine(url, connect_args={"connect_timeout": 3})
+    warm.auth.hasher = FAST_HASHER
+    headers = bearer(token_for(warm, "monitor", Role.SYSTEM))
     try:
         with TestClient(create_app(warm, warm=False)) as tc:
             started = time.perf_counter()
-            r = tc.get("/ready")
+            r = tc.get("/ready", headers=headers)
             elapsed = time.perf_counter() - started
     finally:
         warm.kb.repo.engine = real
@@ -156,3 +162,43 @@ def test_redis_when_configured_is_checked_for_real(
     assert (code, body["status"]) == (200, "degraded")
     assert body["components"]["redis"] == {"configured": True, "status": "error"}
     assert health(down, "redis") == 0.0
+
+
+def test_ready_hides_error_text_from_anonymous(
+    make_container: Callable[..., Container], tmp_path
+) -> None:
+    missing = tmp_path / "secret-folder" / "missing.gguf"
+    c = make_container(
+        tmp_path / "d", models={"llm_backend": "llama_cpp", "llm_path": str(missing)}
+    )
+    c.auth.hasher = FAST_HASHER
+    c.startup.warm_up()
+    closed = free_port()
+    real = c.kb.repo.engine
+    c.kb.repo.engine = create_engine(f"postgresql+psycopg://dbadmin@127.0.0.1:{closed}/payroll")
+    try:
+        with TestClient(create_app(c, warm=False)) as tc:
+            anonymous = tc.get("/ready")
+            c.kb.repo.engine = real  # the admin signs in, then the database fails again
+            token = token_for(c, "operator", Role.VIEWER)
+            c.kb.repo.engine = create_engine(f"postgresql+psycopg://dbadmin@127.0.0.1:{closed}/x")
+            signed_in = tc.get("/ready", headers=bearer(token))
+    finally:
+        c.kb.repo.engine.dispose()
+        c.kb.repo.engine = real
+    assert anonymous.status_code == signed_in.status_code == 503
+    body = anonymous.json()
+    assert body == {
+        "status": "degraded",
+        "components": {
+            "llm": {"status": "error"},
+            "index": {"status": "ok"},
+            "database": {"status": "error"},
+            "redis": {"configured": False},
+        },
+    }
+    for secret in ("secret-folder", "dbadmin", "127.0.0.1", "payroll", "Error"):
+        assert secret not in anonymous.text
+    details = signed_in.json()["components"]
+    assert "OperationalError" in details["database"]["error"]
+    assert "secret-folder" in details["llm"]["error"]

@@ -9,7 +9,9 @@ import pytest
 from typer.testing import CliRunner
 
 from tests.fixtures_docs import make_docx, minimal_pdf, random_bytes
+from tests.identity_fixtures import postgres_available, postgres_database
 from xnai.cli.main import app
+from xnai.domain.errors import ConfigError
 
 runner = CliRunner()
 
@@ -124,3 +126,34 @@ def test_output_lines_stay_whole_on_a_narrow_terminal(
     assert len(failed) == 1 and failed[0].split()[1].endswith("empty-but-with-a-long-name.md:")
     assert "empty file" in failed[0]
     assert "0 added, 0 replaced, 0 unchanged, 1 failed; 0 chunks" in out
+
+
+def test_database_password_never_in_audit_state_or_config_show(
+    env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if not postgres_available():
+        pytest.skip("no PostgreSQL server")
+    password = "Pg-canary-7Q2xv9"
+    with postgres_database() as url:
+        with_password = url.replace("postgres@", f"postgres:{password}@", 1)
+        monkeypatch.setenv("XNAI_STORAGE__DATABASE_URL", with_password)
+        code, init_out = invoke("init")
+        assert code == 0, init_out
+        code, shown = invoke("config", "show")
+        assert code == 0, shown
+        # A database the driver cannot reach, and a URL it cannot parse: errors only.
+        monkeypatch.setenv("XNAI_STORAGE__DATABASE_URL", with_password.replace("5432", "1"))
+        unreachable = runner.invoke(app, ["index", "stats"])
+        monkeypatch.setenv("XNAI_STORAGE__DATABASE_URL", f"postgresql://u:{password}@h:port/db")
+        unparsable = runner.invoke(app, ["index", "stats"])
+    assert isinstance(unparsable.exception, ConfigError)
+    assert "storage.database_url" in str(unparsable.exception)
+    database = json.loads(shown)["storage"]["database_url"]
+    assert database.startswith("postgresql+psycopg://postgres:**********@127.0.0.1:5432/")
+    failures = [f"{r.output}{r.exception!r}{r.exception}" for r in (unreachable, unparsable)]
+    for out in (init_out, shown, *failures):
+        assert password not in out
+    files = [p for p in env.rglob("*") if p.is_file()]
+    assert env / "audit" / "audit.jsonl" in files and env / "compliance" / "state.json" in files
+    for path in files:
+        assert password.encode() not in path.read_bytes(), path

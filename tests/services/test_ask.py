@@ -11,7 +11,8 @@ import redis
 from tests.redis_server import SHARED_URL, shared_available, unique_namespace
 from xnai.adapters.memory import RecordingAudit, RecordingMetrics
 from xnai.bootstrap import Container
-from xnai.domain.errors import CircuitOpenError, QueueFullError
+from xnai.domain.errors import CircuitOpenError, InvalidInputError, QueueFullError
+from xnai.domain.limits import MAX_MESSAGES, MAX_QUESTION_CHARS, MAX_TITLE_CHARS
 from xnai.domain.models import Answer, ChatMessage, Citation, SearchMode
 from xnai.domain.rbac import LOCAL_ADMIN, Principal, Role
 from xnai.services.answer import PLAIN_PROMPT, Done, Token
@@ -238,3 +239,49 @@ def test_answer_json_rounds_once_for_every_entry_point() -> None:
             "grounded": True,
         },
     }
+
+
+def test_questions_and_conversations_are_capped_on_every_path(container: Container) -> None:
+    c = library(container)
+    asker = Asker(VIEWER, "ui", "chat")
+    with pytest.raises(InvalidInputError, match="at most 8000"):
+        c.ask.ask(Question("q" * (MAX_QUESTION_CHARS + 1)), asker)
+    with pytest.raises(InvalidInputError, match="at most 8000"):
+        c.ask.converse(Question("q" * (MAX_QUESTION_CHARS + 1)), asker)
+    turns = tuple(ChatMessage("user", "earlier") for _ in range(MAX_MESSAGES + 1))
+    with pytest.raises(InvalidInputError, match="messages"):
+        c.ask.ask(Question(PUMP, history=turns), asker)
+    long_turns = tuple(ChatMessage("user", "w" * MAX_QUESTION_CHARS) for _ in range(9))
+    with pytest.raises(InvalidInputError, match="characters"):
+        c.ask.ask(Question(PUMP, history=long_turns), asker)
+    with pytest.raises(InvalidInputError, match="at most 8000"):
+        c.ask.sources(Question("q" * (MAX_QUESTION_CHARS + 1)), asker)
+    assert c.ask.ask(Question(PUMP), asker).complete().text
+
+
+def test_titles_and_collection_descriptions_are_capped(container: Container) -> None:
+    text = "Body of a note with a very long first line."
+    data = text.encode()
+    long_title = "T" * 100_000
+    container.kb.ingest(
+        [
+            Source(
+                "/lib/long.md",
+                sha256_bytes(data),
+                len(data),
+                long_title,
+                text,
+                "text/plain",
+                "t",
+                "1",
+            )
+        ],
+        user="tester",
+    )
+    (doc,) = [d for d in container.kb.snapshot.documents.values() if d.source == "/lib/long.md"]
+    assert len(doc.title) == MAX_TITLE_CHARS and doc.title.startswith("TTT")
+    with pytest.raises(InvalidInputError, match="at most 2000"):
+        container.access.create("notes", description="d" * 2001)
+    with pytest.raises(InvalidInputError) as refused:
+        container.access.create("n" * 100_000)
+    assert len(str(refused.value)) < 400

@@ -518,13 +518,13 @@ def wrong_code(secret: str, at: datetime) -> str:
 
 def enrol(auth: AuthService, name: str) -> str:
     me = auth.authenticate(auth.login(name, PASSWORD).token).principal
-    secret, uri = auth.begin_mfa_enrolment(me)
+    secret, uri = auth.begin_mfa_enrolment(me, PASSWORD)
     assert uri.startswith("otpauth://totp/") and secret in uri
     with pytest.raises(InvalidInputError):
         auth.confirm_mfa_enrolment(me, wrong_code(secret, auth.clock()))
     auth.confirm_mfa_enrolment(me, pyotp.TOTP(secret).at(auth.clock()))
     with pytest.raises(ConflictError):
-        auth.begin_mfa_enrolment(me)  # enrolled: only an admin can reset it
+        auth.begin_mfa_enrolment(me, PASSWORD)  # enrolled: only an admin can reset it
     return secret
 
 
@@ -604,7 +604,7 @@ def test_audit_trail_never_holds_secrets(auth: AuthService, clock: FakeClock) ->
     token = auth.login("alice", PASSWORD).token
     me = auth.authenticate(token).principal
     _, key = auth.create_api_key(me, "k")
-    secret, _ = auth.begin_mfa_enrolment(me)
+    secret, _ = auth.begin_mfa_enrolment(me, PASSWORD)
     code = pyotp.TOTP(secret).at(clock.now)
     auth.confirm_mfa_enrolment(me, code)
     with pytest.raises(AuthenticationError):

@@ -127,7 +127,7 @@ def enrol_mfa(c: Container, username: str, secret_file: Path) -> None:
     """Enrol ``username`` in MFA with the previous step's code (so the current one is still
     unused) and write the secret to ``secret_file`` for the test's authenticator."""
     principal = c.auth.authenticate(c.auth.login(username, password_of(username)).token).principal
-    secret, _ = c.auth.begin_mfa_enrolment(principal)
+    secret, _ = c.auth.begin_mfa_enrolment(principal, password_of(username))
     totp = pyotp.TOTP(secret)
     c.auth.confirm_mfa_enrolment(principal, totp.at(time.time() - totp.interval))
     secret_file.write_text(secret, encoding="utf-8")

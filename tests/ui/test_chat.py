@@ -14,11 +14,13 @@ from xnai.bootstrap import Container
 from xnai.domain.errors import (
     AuthenticationError,
     CircuitOpenError,
+    InvalidInputError,
     ModelUnavailableError,
     NotFoundError,
     PermissionDeniedError,
     QueueFullError,
 )
+from xnai.domain.limits import MAX_MESSAGES, MAX_QUESTION_CHARS
 from xnai.domain.models import ChatMessage
 from xnai.domain.rbac import LOCAL_ADMIN, Role
 from xnai.services.resilience import GuardedChatModel
@@ -226,3 +228,17 @@ def test_an_open_breaker_refuses_at_once_and_says_when_to_retry(
         conv.ask("What speed does the coolant pump run at?")
     assert "try again in about" in friendly_error(refused.value)
     assert "failed to answer" in friendly_error(ModelUnavailableError("down"))
+
+
+def test_the_chat_refuses_an_overlong_question_and_keeps_its_history_within_the_cap(
+    c: Container, chat: Callable[[str], Conversation]
+) -> None:
+    conv = chat("victor")
+    with pytest.raises(InvalidInputError) as refused:
+        finish(conv.ask("q" * (MAX_QUESTION_CHARS + 1)))
+    assert "at most 8000" in friendly_error(refused.value)
+    conv.rag = False
+    for i in range(MAX_MESSAGES):  # many short turns: well within the token budget
+        conv.history += [ChatMessage("user", f"u{i}"), ChatMessage("assistant", "ok")]
+    finish(conv.ask("next question"))
+    assert len(fake(c).calls[-1]) <= MAX_MESSAGES + 1  # the system prompt besides

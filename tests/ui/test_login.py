@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 from dataclasses import replace
 from datetime import timedelta
 
@@ -19,7 +21,16 @@ from xnai.domain.errors import (
     MfaRequiredError,
 )
 from xnai.domain.rbac import LOCAL_ADMIN, Role
-from xnai.ui.login import LOCKED, PENDING, PENDING_SECONDS, TICKET, LoginRefused, Logins
+from xnai.ui.login import (
+    CLIENT_ADDRESS,
+    LOCKED,
+    PENDING,
+    PENDING_SECONDS,
+    TICKET,
+    ClientAddress,
+    LoginRefused,
+    Logins,
+)
 from xnai.ui.tickets import TicketSealer
 
 
@@ -52,7 +63,7 @@ def violations(c: Container, kind: str) -> float:
 
 def enrol(c: Container, clock: FakeClock, username: str) -> pyotp.TOTP:
     principal = c.auth.authenticate(c.auth.login(username, password_of(username)).token).principal
-    secret, _ = c.auth.begin_mfa_enrolment(principal)
+    secret, _ = c.auth.begin_mfa_enrolment(principal, password_of(username))
     totp = pyotp.TOTP(secret)
     c.auth.confirm_mfa_enrolment(principal, totp.at(clock() - timedelta(seconds=30)))
     return totp
@@ -174,3 +185,50 @@ def test_a_user_who_must_enrol_is_told_so(container: Container, clock: FakeClock
     assert login is not None
     with pytest.raises(MfaEnrolmentRequiredError, match="enrol"):
         logins.principal(login.metadata)
+
+
+def test_chat_login_caps_username(container: Container, clock: FakeClock, logins: Logins) -> None:
+    audit = container.auth.audit
+    before = len(audit.events)  # type: ignore[attr-defined]
+    huge = "x" * 100_000
+    for name, password in ((huge, "whatever"), ("a" * 257, "whatever"), ("alice", "p" * 5000)):
+        assert logins.password(name, password) is None
+    fresh = audit.events[before:]  # type: ignore[attr-defined]
+    assert all(len(json.dumps(e)) < 2000 for e in fresh)
+    assert violations(container, "login_failed") == 3
+    # Names within the HTTP cap still fail the usual way, and alice is not locked out.
+    assert logins.password("a" * 256, "whatever") is None
+    assert logins.password("alice", password_of("alice")) is not None
+
+
+def test_chat_login_audit_records_client_address(
+    container: Container, clock: FakeClock, logins: Logins
+) -> None:
+    seen: list[str | None] = []
+
+    async def chat(scope: dict, receive: object, send: object) -> None:
+        seen.append(CLIENT_ADDRESS.get())
+        assert logins.password("alice", "wrong password", source_ip=CLIENT_ADDRESS.get()) is None
+        assert logins.password("alice", password_of("alice"), source_ip=CLIENT_ADDRESS.get())
+
+    app = ClientAddress(chat)
+    asyncio.run(app({"type": "http", "client": ("203.0.113.7", 51000)}, None, None))
+    assert seen == ["203.0.113.7"] and CLIENT_ADDRESS.get() is None
+    events = container.auth.audit.events  # type: ignore[attr-defined]
+    last = {e["event_type"]: e for e in events if e["event_type"].startswith("login_")}
+    assert last["login_failure"]["source_ip"] == "203.0.113.7"
+    assert last["login_success"]["source_ip"] == "203.0.113.7"
+
+
+def test_chat_login_with_a_code_keeps_the_client_address(
+    container: Container, clock: FakeClock, logins: Logins
+) -> None:
+    totp = enrol(container, clock, "mona")
+    pending = logins.password("mona", password_of("mona"), source_ip="198.51.100.4")
+    assert pending is not None
+    with pytest.raises(MfaRequiredError):
+        logins.code(pending.metadata, "000000")
+    logins.code(pending.metadata, totp.at(clock()))
+    events = container.auth.audit.events  # type: ignore[attr-defined]
+    mine = [e for e in events if e["event_type"] in ("login_failure", "login_success")][-2:]
+    assert [e["source_ip"] for e in mine] == ["198.51.100.4", "198.51.100.4"]

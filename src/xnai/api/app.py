@@ -69,7 +69,7 @@ def create_app(
         # only the schema (/openapi.json).
         docs_url=None,
         redoc_url=None,
-        openapi_url=None,  # served by security.install: public on a loopback address only
+        openapi_url=None,  # served by security.install: public to local callers only
     )
     app.state.container = container  # each route takes the services it uses (api/deps.py)
     app.state.probe = readiness.Probe.of(container)
@@ -79,8 +79,9 @@ def create_app(
     app.include_router(alerts.router)
     server = container.settings.server
     components = partial(metrics.loaded_components, container)
-    metrics.install(app, container.metrics, host=server.host, components=components)
-    security.install(app, server.host)  # after the last router: every route declares access
+    local = security.local_only(server.host, server.behind_tls_proxy)
+    metrics.install(app, container.metrics, local=local, components=components)
+    security.install(app, local=local)  # after the last router: every route declares access
     max_bytes = int(server.max_body_mb * 1024 * 1024)
     app.add_middleware(BodyLimitMiddleware, max_bytes=max_bytes)
     # The chat UI (mounted at /chat by xnai.server) gets the same-origin page policy.

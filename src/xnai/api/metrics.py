@@ -17,7 +17,7 @@ from typing import Protocol, runtime_checkable
 from fastapi import FastAPI, Request, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from xnai.api.security import is_loopback, public, require
+from xnai.api.security import public, require
 from xnai.bootstrap import Container
 from xnai.domain.errors import NotFoundError
 from xnai.domain.identity import Authenticated
@@ -43,8 +43,9 @@ class Scrapeable(Protocol):
         """Serve an unlabelled gauge from ``read`` at every scrape."""
         ...
 
-    def serve(self, host: str, port: int) -> Callable[[], None]:
-        """Serve the metrics on a port of their own; returns the function that stops it."""
+    def serve(self, host: str, port: int, token: str = "") -> Callable[[], None]:
+        """Serve the metrics on a port of their own (to holders of ``token`` when set);
+        returns the function that stops it."""
         ...
 
 
@@ -170,16 +171,16 @@ def loaded_components(c: Container) -> int:
     return count
 
 
-def install(app: FastAPI, metrics: Metrics, *, host: str, components: Callable[[], int]) -> None:
-    """Serve ``GET /metrics`` (public when ``host`` is a loopback address, else it needs
-    ``read:metrics``) and keep this app's active-user figures; ``components`` counts the
-    loaded components (see ``loaded_components``)."""
+def install(app: FastAPI, metrics: Metrics, *, local: bool, components: Callable[[], int]) -> None:
+    """Serve ``GET /metrics`` (public when the server is ``local``, see
+    ``security.local_only``, else it needs ``read:metrics``) and keep this app's active-user
+    figures; ``components`` counts the loaded components (see ``loaded_components``)."""
     users = ActiveUsers()
     app.state.xnai_active_users = users
     if isinstance(metrics, Scrapeable):
         metrics.read_at_scrape("xoe_active_users", users.count)
         metrics.read_at_scrape("xoe_wasm_component_count", components)
-    guard = public() if is_loopback(host) else require(Permission.READ_METRICS)
+    guard = public() if local else require(Permission.READ_METRICS)
 
     @app.get("/metrics", dependencies=[guard], tags=["monitoring"], response_class=Response)
     def metrics_text(request: Request) -> Response:
@@ -198,13 +199,14 @@ def install_middleware(app: FastAPI, metrics: Metrics) -> None:
 
 def start_port_server(container: Container) -> Callable[[], None] | None:
     """Serve the metrics on ``enterprise.monitoring.prometheus_port`` (bound to
-    ``server.host``) when monitoring is on and the port is set; returns the stop function."""
-    mon, host = container.settings.enterprise.monitoring, container.settings.server.host
-    metrics = container.metrics
+    ``prometheus_host``, behind ``prometheus_token`` when set) when monitoring is on and the
+    port is set; returns the stop function."""
+    mon = container.settings.enterprise.monitoring
+    host, metrics = mon.prometheus_host, container.metrics
     if not mon.enabled or not mon.prometheus_port or not isinstance(metrics, Scrapeable):
         return None
     try:
-        return metrics.serve(host, mon.prometheus_port)
+        return metrics.serve(host, mon.prometheus_port, mon.prometheus_token.get_secret_value())
     except OSError as exc:  # the API itself still serves /metrics
         log.error(
             "cannot serve metrics on %s:%s (%s): choose a free "

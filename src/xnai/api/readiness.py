@@ -5,7 +5,9 @@ feeds ``xoe_component_health_status{component}`` (1 for ok, else 0). The service
 when the index, the database and the model are ``ok``; the model counts as ready once loaded
 even while its circuit breaker is open, because retrieval-only queries still work, and Redis
 is optional: the service answers without its cache. The database and Redis are asked in a
-worker thread with a short deadline, so a hung backend cannot stall the probe.
+worker thread with a short deadline, so a hung backend cannot stall the probe. Anonymous
+callers see each component's status only (``public_view``); the details, errors included,
+are for callers with ``read:metrics``.
 """
 
 from __future__ import annotations
@@ -145,6 +147,17 @@ async def components(probe: Probe) -> dict[str, dict[str, Any]]:
             healthy = 1.0 if state["status"] == OK else 0.0
             probe.metrics.set("xoe_component_health_status", healthy, component=name)
     return found
+
+
+PUBLIC_KEYS = ("status", "configured")
+
+
+def public_view(found: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Each component's status only: error texts name hosts, users and files, which
+    anonymous callers must not see."""
+    return {
+        name: {k: v for k, v in state.items() if k in PUBLIC_KEYS} for name, state in found.items()
+    }
 
 
 def verdict(found: dict[str, dict[str, Any]]) -> tuple[str, int]:

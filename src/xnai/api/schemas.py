@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from xnai.domain.limits import (
+    MAX_COLLECTION_DESCRIPTION_CHARS,
+    MAX_CONVERSATION_CHARS,
+    MAX_LOGIN_NAME_CHARS,
+    MAX_MESSAGE_PARTS,
+    MAX_MESSAGES,
+    MAX_PASSWORD_CHARS,
+    MAX_QUESTION_CHARS,
+)
 
 RoleName = Literal["viewer", "editor", "admin", "system"]
 
@@ -18,7 +28,7 @@ class Strict(BaseModel):
 class QueryRequest(Strict):
     """POST /v1/query."""
 
-    query: str = Field(min_length=1, max_length=8000)
+    query: str = Field(min_length=1, max_length=MAX_QUESTION_CHARS)
     top_k: int | None = Field(default=None, ge=1, le=100)
     max_tokens: int | None = Field(default=None, ge=1, le=8192)
     mode: Literal["dense", "lexical", "hybrid"] | None = None
@@ -61,7 +71,7 @@ class ChatMessageIn(BaseModel):
     """One OpenAI-style message; content may be text or a list of text parts."""
 
     role: Literal["system", "user", "assistant", "tool", "developer"]
-    content: str | list[dict[str, Any]] | None = None
+    content: str | list[dict[str, Any]] | None = Field(default=None, max_length=MAX_MESSAGE_PARTS)
 
     def text(self) -> str:
         """The message text, with list parts joined."""
@@ -76,25 +86,38 @@ class ChatCompletionRequest(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     model: str | None = None
-    messages: list[ChatMessageIn] = Field(min_length=1)
+    messages: list[ChatMessageIn] = Field(min_length=1, max_length=MAX_MESSAGES)
     max_tokens: int | None = Field(default=None, ge=1, le=8192)
     max_completion_tokens: int | None = Field(default=None, ge=1, le=8192)
     stream: bool = False
     temperature: float | None = Field(default=None, ge=0, le=2)
+
+    @model_validator(mode="after")
+    def _bounded(self) -> ChatCompletionRequest:
+        total = sum(len(m.text()) for m in self.messages)
+        if total > MAX_CONVERSATION_CHARS:
+            raise ValueError(
+                f"the messages hold {total} characters; at most {MAX_CONVERSATION_CHARS}"
+            )
+        return self
 
 
 # /v1/auth/*
 
 
 class LoginRequest(Strict):
-    username: str = Field(min_length=1, max_length=256)
-    password: str = Field(min_length=1, max_length=4096)
+    username: str = Field(min_length=1, max_length=MAX_LOGIN_NAME_CHARS)
+    password: str = Field(min_length=1, max_length=MAX_PASSWORD_CHARS)
     totp_code: str | None = Field(default=None, max_length=16)
 
 
 class PasswordChange(Strict):
-    current_password: str = Field(min_length=1, max_length=4096)
-    new_password: str = Field(min_length=1, max_length=4096)
+    current_password: str = Field(min_length=1, max_length=MAX_PASSWORD_CHARS)
+    new_password: str = Field(min_length=1, max_length=MAX_PASSWORD_CHARS)
+
+
+class MfaEnrol(Strict):
+    password: str = Field(min_length=1, max_length=MAX_PASSWORD_CHARS)
 
 
 class MfaCode(Strict):
@@ -113,7 +136,9 @@ class NewUser(Strict):
     username: str = Field(min_length=1, max_length=64)
     role: RoleName = "viewer"
     password: str | None = Field(
-        default=None, max_length=4096, description="omitted: a random password is returned"
+        default=None,
+        max_length=MAX_PASSWORD_CHARS,
+        description="omitted: a random password is returned",
     )
 
 
@@ -122,7 +147,7 @@ class RoleChange(Strict):
 
 
 class PasswordReset(Strict):
-    password: str | None = Field(default=None, max_length=4096)
+    password: str | None = Field(default=None, max_length=MAX_PASSWORD_CHARS)
 
 
 # /v1/collections
@@ -130,7 +155,7 @@ class PasswordReset(Strict):
 
 class NewCollection(Strict):
     name: str = Field(min_length=1, max_length=128)
-    description: str = Field(default="", max_length=2000)
+    description: str = Field(default="", max_length=MAX_COLLECTION_DESCRIPTION_CHARS)
     readable_roles: list[RoleName] = []
     readable_users: list[str] = Field(default=[], description="user ids or usernames")
     writable_roles: list[RoleName] = []

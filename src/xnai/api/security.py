@@ -14,7 +14,6 @@ rule is published in the OpenAPI document as ``x-permission``. Credentials are
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -28,6 +27,7 @@ from starlette.routing import BaseRoute, Mount
 from xnai.bootstrap import Container
 from xnai.domain.errors import AuthenticationError, MfaEnrolmentRequiredError, PermissionDeniedError
 from xnai.domain.identity import Authenticated
+from xnai.domain.network import is_loopback
 from xnai.domain.rbac import Permission, Principal
 
 PUBLIC, AUTHENTICATED, ENROLLING, PERMISSION = "public", "authenticated", "enrolling", "permission"
@@ -206,20 +206,16 @@ def publish_rules(schema: dict[str, Any], rules: Sequence[RouteRule]) -> dict[st
     return schema
 
 
-def is_loopback(host: str) -> bool:
-    """Whether a bind address only accepts connections from this machine."""
-    if host.strip().lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
+def local_only(host: str, behind_proxy: bool) -> bool:
+    """Whether only this machine's own programs can reach the server: bound to loopback and
+    not behind a proxy (a local reverse proxy forwards requests of anybody from 127.0.0.1)."""
+    return is_loopback(host) and not behind_proxy
 
 
-def install(app: FastAPI, host: str) -> None:
-    """Serve ``/openapi.json`` (public when ``host`` is a loopback address, else to any
-    signed-in caller) and check every route."""
-    guard = public() if is_loopback(host) else authenticated()
+def install(app: FastAPI, *, local: bool) -> None:
+    """Serve ``/openapi.json`` (public when the server is ``local``, see ``local_only``, else
+    to any signed-in caller) and check every route."""
+    guard = public() if local else authenticated()
 
     @app.get("/openapi.json", include_in_schema=False, dependencies=[guard])
     def openapi() -> JSONResponse:

@@ -41,7 +41,8 @@ def build_keyring(settings: Settings) -> RotatableKeyRing:
         assert sec.master_key is not None
         keys = sec.master_key.get_secret_value().split(",")
         return FernetKeyRing.from_keys(keys, enabled=sec.encryption_enabled)
-    check_key_file(path, DataLayout(settings.data_dir), settings.storage.database_url)
+    database = settings.storage.database_url.get_secret_value()
+    check_key_file(path, DataLayout(settings.data_dir), database)
     return FernetKeyRing.open(path, enabled=sec.encryption_enabled, create=True)
 
 

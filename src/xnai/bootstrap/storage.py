@@ -35,7 +35,8 @@ def storage_outage_errors() -> tuple[type[Exception], ...]:
 
 def database_url(settings: Settings) -> str:
     """The configured database, else SQLite in the data directory."""
-    return settings.storage.database_url or DataLayout(settings.data_dir).sqlite_url
+    configured = settings.storage.database_url.get_secret_value()
+    return configured or DataLayout(settings.data_dir).sqlite_url
 
 
 def prepare_data_dir(layout: DataLayout) -> None:

@@ -20,6 +20,7 @@ from xnai.domain.errors import (
     NotFoundError,
     PermissionDeniedError,
 )
+from xnai.domain.limits import MAX_COLLECTION_DESCRIPTION_CHARS
 from xnai.domain.models import Document
 from xnai.domain.ports import AuditSink
 from xnai.domain.rbac import Principal, Role
@@ -159,6 +160,11 @@ class AccessService:
     ) -> Collection:
         """Add a collection; ConflictError when the name is taken. ``actor`` (a user id) is
         recorded in the audit trail, as for every change below."""
+        if len(description) > MAX_COLLECTION_DESCRIPTION_CHARS:
+            raise InvalidInputError(
+                f"a collection description has at most {MAX_COLLECTION_DESCRIPTION_CHARS} "
+                f"characters, not {len(description)}"
+            )
         collection = Collection(
             check_name(name),
             description.strip(),
@@ -299,8 +305,9 @@ def _duplicate_of(reason: str) -> str | None:
 def check_name(name: str) -> str:
     """A valid collection name (letters, digits, ``_ . -``; at most 128 characters)."""
     if not COLLECTION_NAME.match(name):
+        shown = name if len(name) <= 128 else f"{name[:40]}... ({len(name)} characters)"
         raise InvalidInputError(
-            f"invalid collection name {name!r}: use letters, digits, '_', '.' and '-' "
+            f"invalid collection name {shown!r}: use letters, digits, '_', '.' and '-' "
             "(at most 128 characters, starting with a letter or digit)"
         )
     return name

@@ -18,7 +18,8 @@ from functools import partial
 from typing import Any
 
 from xnai.domain.access import AccessScope
-from xnai.domain.errors import PermissionDeniedError
+from xnai.domain.errors import InvalidInputError, PermissionDeniedError
+from xnai.domain.limits import MAX_CONVERSATION_CHARS, MAX_MESSAGES, MAX_QUESTION_CHARS
 from xnai.domain.metrics import Metrics
 from xnai.domain.models import Answer, ChatMessage, Citation, SearchMode
 from xnai.domain.rbac import Permission, Principal
@@ -89,6 +90,26 @@ class Asked:
             yield event
 
 
+def check_size(question: Question) -> None:
+    """InvalidInputError when the question or its conversation is longer than the caps."""
+    if len(question.text) > MAX_QUESTION_CHARS:
+        raise InvalidInputError(
+            f"the question has {len(question.text)} characters; at most "
+            f"{MAX_QUESTION_CHARS} are accepted: shorten it"
+        )
+    if len(question.history) + 1 > MAX_MESSAGES:
+        raise InvalidInputError(
+            f"the conversation has {len(question.history) + 1} messages; at most "
+            f"{MAX_MESSAGES} are accepted: start a new one"
+        )
+    total = len(question.text) + sum(len(m.content) for m in question.history)
+    if total > MAX_CONVERSATION_CHARS:
+        raise InvalidInputError(
+            f"the conversation has {total} characters; at most {MAX_CONVERSATION_CHARS} "
+            "are accepted: start a new one"
+        )
+
+
 class AskService:
     """Answers questions for every entry point alike."""
 
@@ -116,6 +137,7 @@ class AskService:
         """Retrieve within what the asker may read and prepare the answer (or find it in the
         answer cache); CircuitOpenError or QueueFullError at once when the model cannot
         take it now."""
+        check_size(question)
         started = time.perf_counter()
         scope = self._scope(asker.principal)
         options: dict[str, Any] = {
@@ -135,6 +157,7 @@ class AskService:
 
     def converse(self, question: Question, asker: Asker) -> Asked:
         """The model alone answers from the conversation (no retrieval, no cache)."""
+        check_size(question)
         self._check(asker.principal)
         started = time.perf_counter()
         admission = self.generation.admit()
@@ -146,6 +169,7 @@ class AskService:
 
     def sources(self, question: Question, asker: Asker) -> Answer:
         """Retrieval only, no model: an answer with sources and no text."""
+        check_size(question)
         started = time.perf_counter()
         scope = self._scope(asker.principal)
         citations, retrieval_ms = self.answers.sources(

@@ -225,20 +225,19 @@ class AuthService(UserAdmin):
         """Change one's own password (the current one is needed; wrong ones count as failed
         logins); every session and API key of the user is revoked."""
         user = self._existing(principal.user_id)
-        now, key = self.clock(), name_key(user.username)
-        attempt = self._begin(key, now)
-        if not attempt.allowed:
-            raise self._locked(attempt, now)
-        if not self.hasher.verify(user.password_hash, current):
-            self._login_failed(user, user.username, source_ip, "current password", attempt, now)
-            raise PermissionDeniedError("the current password is wrong")
-        self.repo.clear_failures(key)
+        self._reauthenticate(user, current, source_ip)
         self.check_password(new, user.username)
-        self._replace_password(user, new, ("password_changed", "change_password"), principal, now)
+        event = ("password_changed", "change_password")
+        self._replace_password(user, new, event, principal, self.clock())
 
-    def begin_mfa_enrolment(self, principal: Principal) -> tuple[str, str]:
-        """A new TOTP secret and its ``otpauth://`` URI; confirm with a code to finish."""
+    def begin_mfa_enrolment(
+        self, principal: Principal, password: str, *, source_ip: str | None = None
+    ) -> tuple[str, str]:
+        """A new TOTP secret and its ``otpauth://`` URI; confirm with a code to finish. The
+        account's password is needed again (wrong ones count as failed logins), so a stolen
+        session or API key alone cannot bind the account to somebody else's app."""
         user = self._existing(principal.user_id)
+        self._reauthenticate(user, password, source_ip)
         if user.mfa_enrolled:
             raise ConflictError("MFA is already enrolled; an admin can reset it")
         secret = self.codes.new_secret()
@@ -263,6 +262,18 @@ class AuthService(UserAdmin):
         ):
             self.repo.set_mfa(user.user_id, user.mfa_secret, enrolled=True)
             self.repo.use_totp_step(user.user_id, step)
+
+    def _reauthenticate(self, user: User, password: str, source_ip: str | None) -> None:
+        """PermissionDeniedError (audited, counted toward the lockout) unless ``password``
+        is the user's own."""
+        now, key = self.clock(), name_key(user.username)
+        attempt = self._begin(key, now)
+        if not attempt.allowed:
+            raise self._locked(attempt, now)
+        if not self.hasher.verify(user.password_hash, password):
+            self._login_failed(user, user.username, source_ip, "current password", attempt, now)
+            raise PermissionDeniedError("the current password is wrong")
+        self.repo.clear_failures(key)
 
     def _begin(self, key: str, now: datetime) -> Attempt:
         p = self.policy

@@ -28,6 +28,7 @@ from xnai.domain.errors import (
     NotFoundError,
     XnaiError,
 )
+from xnai.domain.limits import MAX_TITLE_CHARS
 from xnai.domain.models import Chunk, Document, IngestReport
 from xnai.domain.ports import DocumentRepository, Embedder, IndexStore, LexicalIndex, VectorIndex
 from xnai.services.chunking import CHUNKER_VERSION, chunk_text
@@ -374,7 +375,7 @@ class KnowledgeBase:
         doc = Document(
             doc_id=doc_id,
             source=src.source,
-            title=src.title,
+            title=short_title(src.title),
             sha256=src.sha256,
             size=src.size,
             mime=src.mime,
@@ -565,3 +566,8 @@ def find_documents(paths: Sequence[Path], suffixes: Sequence[str]) -> list[Path]
         else:
             out.append(path)
     return out
+
+
+def short_title(title: str) -> str:
+    """``title`` cut to ``MAX_TITLE_CHARS`` (a title is a label, not text to search)."""
+    return title if len(title) <= MAX_TITLE_CHARS else title[: MAX_TITLE_CHARS - 1] + "…"

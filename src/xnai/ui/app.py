@@ -36,7 +36,14 @@ from xnai.services.voice import speakable, wav_bytes
 from xnai.ui import commands
 from xnai.ui.chat import Conversation, friendly_error
 from xnai.ui.files import read_upload, upload_name
-from xnai.ui.login import PENDING_SECONDS, ChatLogin, LoginRefused, Logins
+from xnai.ui.login import (
+    CLIENT_ADDRESS,
+    PENDING_SECONDS,
+    ChatLogin,
+    ClientAddress,
+    LoginRefused,
+    Logins,
+)
 from xnai.ui.render import citation_markdown, escape_text, safe_markdown
 from xnai.ui.streaming import drain
 from xnai.ui.tickets import TicketSealer
@@ -63,7 +70,9 @@ class ChatHandlers:
     async def password(self, username: str, password: str) -> cl.User | None:
         """Chainlit's password callback: our user store, lockout and MFA included."""
         try:
-            login = await asyncio.to_thread(self.logins.password, username, password)
+            login = await asyncio.to_thread(
+                self.logins.password, username, password, source_ip=CLIENT_ADDRESS.get()
+            )
         except LoginRefused as exc:
             raise HTTPException(status_code=429, detail=exc.reason) from exc
         return _user(login) if login is not None else None
@@ -279,7 +288,9 @@ class ChatHandlers:
             data = read_upload(Path(element.path), self.c.ingestion.max_file_bytes)
             _discard([element])
             try:
-                report = await asyncio.to_thread(conversation.upload, [(name, data)])
+                report = await asyncio.to_thread(
+                    conversation.upload, [(name, data)], source_ip=_session_address()
+                )
             except XnaiError as exc:
                 lines.append(f"- {escape_text(name)}: refused, {escape_text(friendly_error(exc))}")
             else:
@@ -401,7 +412,7 @@ def install(container: Container) -> Any:
     cl.on_audio_end(chat.audio_end)
     # Socket.IO connections only from the page's own origin (Chainlit accepts any).
     sio.eio.cors_allowed_origins = None
-    return chainlit_app
+    return ClientAddress(chainlit_app)
 
 
 def _user(login: ChatLogin) -> cl.User:
@@ -412,6 +423,14 @@ def _metadata() -> dict[str, Any]:
     user = cl.user_session.get("user")
     metadata = getattr(user, "metadata", None)
     return dict(metadata) if isinstance(metadata, dict) else {}
+
+
+def _session_address() -> str | None:
+    """The peer address of this chat's connection (as HTTP records it for its requests)."""
+    environ = getattr(cl.context.session, "environ", None)
+    scope = environ.get("asgi.scope") if isinstance(environ, dict) else None
+    client = scope.get("client") if isinstance(scope, dict) else None
+    return str(client[0]) if client else None
 
 
 def _conversation() -> Conversation | None:

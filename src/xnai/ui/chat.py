@@ -25,6 +25,7 @@ from xnai.domain.errors import (
     QueueFullError,
     XnaiError,
 )
+from xnai.domain.limits import MAX_MESSAGES
 from xnai.domain.models import Answer, ChatMessage, Citation, IngestReport
 from xnai.domain.rbac import Permission, Principal
 from xnai.services.answer import PLAIN_PROMPT, SYSTEM_PROMPT, Done, Token
@@ -229,13 +230,14 @@ class Conversation:
         return max(0, room)
 
     def _history_within(self, budget: int) -> list[ChatMessage]:
-        """The newest whole turns that fit ``budget``; older turns are forgotten."""
+        """The newest whole turns that fit ``budget`` and the message cap; older turns are
+        forgotten."""
         turns = [self.history[i : i + 2] for i in range(0, len(self.history), 2)]
         kept: list[list[ChatMessage]] = []
         used = 0
         for turn in reversed(turns):
             cost = sum(self.count_tokens(m.content) + 4 for m in turn)
-            if used + cost > budget:
+            if used + cost > budget or 2 * (len(kept) + 1) >= MAX_MESSAGES:
                 break
             kept.insert(0, turn)
             used += cost

@@ -14,8 +14,11 @@ import secrets
 import threading
 import time
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
+
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from xnai.bootstrap import Container
 from xnai.domain.errors import (
@@ -24,6 +27,7 @@ from xnai.domain.errors import (
     MfaEnrolmentRequiredError,
     MfaRequiredError,
 )
+from xnai.domain.limits import MAX_LOGIN_NAME_CHARS, MAX_PASSWORD_CHARS
 from xnai.domain.rbac import Principal
 from xnai.ui.tickets import TicketSealer
 
@@ -35,6 +39,26 @@ ENROL_FIRST = (
     "Multi-factor authentication is required for your account and you have not enrolled "
     "yet: enrol first (`POST /v1/auth/mfa/enrol`, see the user guide), then sign in again."
 )
+
+
+# The peer address of the request being handled, for the audit trail of chat sign-ins.
+CLIENT_ADDRESS: ContextVar[str | None] = ContextVar("xnai_chat_client", default=None)
+
+
+class ClientAddress:
+    """Wraps the chat's ASGI app: each request runs with its peer address in
+    ``CLIENT_ADDRESS`` (the sign-in callback is not given the request)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        client = scope.get("client")
+        token = CLIENT_ADDRESS.set(str(client[0]) if client else None)
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            CLIENT_ADDRESS.reset(token)
 
 
 class LoginRefused(Exception):
@@ -59,6 +83,7 @@ class _Pending:
     username: str
     password: str
     expires: float
+    source_ip: str | None = None
     token: str | None = None  # set once the code was accepted
 
 
@@ -72,16 +97,22 @@ class Logins:
     _pending: dict[str, _Pending] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def password(self, username: str, password: str) -> ChatLogin | None:
+    def password(
+        self, username: str, password: str, *, source_ip: str | None = None
+    ) -> ChatLogin | None:
         """Check a password: a login, a pending login (a code is needed), or None when
-        refused; LoginRefused when the account is locked."""
+        refused; LoginRefused when the account is locked. Names and passwords longer than
+        HTTP accepts are refused before they reach the user store or the audit trail."""
+        if len(username) > MAX_LOGIN_NAME_CHARS or len(password) > MAX_PASSWORD_CHARS:
+            self._count("login_failed")
+            return None
         try:
-            result = self.container.auth.login(username, password)
+            result = self.container.auth.login(username, password, source_ip=source_ip)
         except AccountLockedError as exc:
             self._count("locked")
             raise LoginRefused(LOCKED, exc.retry_after) from exc
         except MfaRequiredError:
-            return self._pend(username, password)
+            return self._pend(username, password, source_ip)
         except AuthenticationError:
             self._count("login_failed")
             return None
@@ -99,7 +130,9 @@ class Logins:
         if pending is None:
             raise AuthenticationError("the sign-in expired: sign out and sign in again")
         try:
-            result = self.container.auth.login(pending.username, pending.password, code.strip())
+            result = self.container.auth.login(
+                pending.username, pending.password, code.strip(), source_ip=pending.source_ip
+            )
         except AccountLockedError:
             self._forget(metadata)
             self._count("locked")
@@ -142,13 +175,14 @@ class Logins:
             self.container.auth.logout(principal)
         self._forget(metadata)
 
-    def _pend(self, username: str, password: str) -> ChatLogin:
+    def _pend(self, username: str, password: str, source_ip: str | None) -> ChatLogin:
         now = self.clock()
         pending_id = secrets.token_urlsafe(24)
         with self._lock:
             for key in [k for k, p in self._pending.items() if p.expires <= now]:
                 del self._pending[key]
-            self._pending[pending_id] = _Pending(username, password, now + PENDING_SECONDS)
+            expires = now + PENDING_SECONDS
+            self._pending[pending_id] = _Pending(username, password, expires, source_ip)
         return ChatLogin(username.strip().lower(), {PENDING: pending_id})
 
     def _pending_of(self, metadata: dict[str, Any]) -> _Pending | None:

@@ -12,11 +12,12 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector
 
+from xnai.adapters.metrics import port as port_server
 from xnai.adapters.metrics.system import SystemReader
 from xnai.domain.metrics import CATALOGUE, SPECS, MetricSpec
 
@@ -124,14 +125,8 @@ class PrometheusMetrics:
         encode, content_type = choose_encoder(accept or "")
         return encode(self.registry), content_type
 
-    def serve(self, host: str, port: int) -> Callable[[], None]:
-        """Serve the registry over HTTP on ``host:port`` in a background thread; returns the
-        function that stops it."""
-        server, thread = start_http_server(port, addr=host, registry=self.registry)
-
-        def stop() -> None:
-            server.shutdown()
-            server.server_close()
-            thread.join(timeout=5)
-
-        return stop
+    def serve(self, host: str, port: int, token: str = "") -> Callable[[], None]:
+        """Serve the registry over HTTP on ``host:port`` in a background thread (only to
+        callers sending ``token`` as a bearer token when it is set); returns the function
+        that stops it."""
+        return port_server.serve(self.registry, host, port, token)

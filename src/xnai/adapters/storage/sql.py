@@ -36,7 +36,7 @@ from sqlalchemy import (
     update,
 )
 
-from xnai.domain.errors import IntegrityError
+from xnai.domain.errors import ConfigError, IntegrityError
 from xnai.domain.keys import USER_DATA
 from xnai.domain.layout import DataLayout
 from xnai.domain.models import Chunk, Document
@@ -257,6 +257,20 @@ def outage_errors() -> tuple[type[Exception], ...]:
     return (exc.OperationalError, exc.InterfaceError, exc.TimeoutError)
 
 
+BAD_URL = (
+    "storage.database_url is not a database URL SQLAlchemy understands, e.g. "
+    "postgresql+psycopg://user@host:5432/name (the value is not shown: it may hold a password)"
+)
+
+
+def _engine(url: str, **options: Any) -> Engine:
+    """``create_engine``, with a malformed URL reported without repeating it."""
+    try:
+        return create_engine(url, **options)
+    except (exc.ArgumentError, ValueError):
+        raise ConfigError(BAD_URL) from None
+
+
 def make_engine(url: str) -> Engine:
     """An engine for ``url``; a SQLite file is created owner-only, in WAL mode."""
     if url.startswith("sqlite:///"):
@@ -264,10 +278,10 @@ def make_engine(url: str) -> Engine:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         if not path.exists():
             os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
-        engine = create_engine(url, connect_args={"timeout": 30})
+        engine = _engine(url, connect_args={"timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    return _engine(url, pool_pre_ping=True)
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -300,7 +314,7 @@ def database_has_rows(url: str) -> bool:
     """True when the database at ``url`` exists and any of its tables holds a row."""
     if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).is_file():
         return False
-    engine = create_engine(url)
+    engine = _engine(url)
     try:
         with engine.connect() as conn:
             for table in inspect(conn).get_table_names():

@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 
 from xnai.api.deps import AuthDep
-from xnai.api.schemas import LoginRequest, MfaCode, NewApiKey, PasswordChange
+from xnai.api.schemas import LoginRequest, MfaCode, MfaEnrol, NewApiKey, PasswordChange
 from xnai.api.security import (
     EnrollingPrincipalDep,
     PrincipalDep,
@@ -100,9 +100,12 @@ def change_password(
 
 
 @router.post("/v1/auth/mfa/enrol", dependencies=[enrolling()])
-def mfa_enrol(principal: EnrollingPrincipalDep, auth: AuthDep) -> dict[str, Any]:
-    """Start TOTP enrolment: a secret and an otpauth:// URI for an authenticator app."""
-    secret, uri = auth.begin_mfa_enrolment(principal)
+def mfa_enrol(
+    body: MfaEnrol, request: Request, principal: EnrollingPrincipalDep, auth: AuthDep
+) -> dict[str, Any]:
+    """Start TOTP enrolment (the account's password is needed again): a secret and an
+    otpauth:// URI for an authenticator app."""
+    secret, uri = auth.begin_mfa_enrolment(principal, body.password, source_ip=client_ip(request))
     return {"secret": secret, "otpauth_uri": uri}
 
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from xnai import __version__
 from xnai.api import readiness
 from xnai.api.deps import ProbeDep
-from xnai.api.security import public
+from xnai.api.security import bearer_token, public, verify
+from xnai.domain.rbac import Permission
 
 router = APIRouter(tags=["health"])
 
@@ -20,13 +21,25 @@ async def health() -> dict[str, str]:
 
 
 @router.get("/ready", dependencies=[public()])
-async def ready(probe: ProbeDep) -> JSONResponse:
+async def ready(request: Request, probe: ProbeDep) -> JSONResponse:
     """200 when the index, the database and the model are ready (``degraded`` when only Redis
-    or the model's breaker fails), else 503; each component's state (see api/readiness.py)."""
+    or the model's breaker fails), else 503; each component's status, and its details for
+    callers with ``read:metrics`` (see api/readiness.py)."""
     components = await readiness.components(probe)
     status, code = readiness.verdict(components)
-    body = {"status": status, "components": components}
+    shown = components if await _may_see_details(request) else readiness.public_view(components)
+    body = {"status": status, "components": shown}
     ok = code == 200
     return JSONResponse(
         body, status_code=200 if ok else 503, headers=None if ok else {"Retry-After": "5"}
     )
+
+
+async def _may_see_details(request: Request) -> bool:
+    if bearer_token(request) is None:
+        return False
+    try:
+        auth = await verify(request)
+    except Exception:  # a wrong token, or a database that is down: the anonymous view
+        return False
+    return not auth.restricted and auth.principal.can(Permission.READ_METRICS)
