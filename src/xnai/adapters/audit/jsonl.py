@@ -155,7 +155,7 @@ class JsonlAuditLog:
         except FileNotFoundError:
             if self._log_size():
                 return "the anchor file is missing although the log holds lines"
-            return Anchor(mirrored=self._anchors is not None)
+            return Anchor()
         obj = _parse(raw)
         if obj is None or not isinstance(obj.get("key_id"), str):
             return "the anchor file is damaged"

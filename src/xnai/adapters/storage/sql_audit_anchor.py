@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, Engine, MetaData, String, Table, delete, insert, select
+from sqlalchemy import BigInteger, Column, Engine, MetaData, String, Table, select
+from sqlalchemy.dialects import postgresql, sqlite
 
 from xnai.adapters.storage.sql import make_engine
 from xnai.domain.audit import AuditAnchor
@@ -37,9 +38,13 @@ class SqlAnchorStore:
         return AuditAnchor(int(row.seq), str(row.mac)) if row is not None else None
 
     def save(self, anchor: AuditAnchor) -> None:
-        """Replace the stored anchor in one transaction."""
+        """Replace the stored anchor in one statement (an upsert, safe for parallel savers)."""
+        dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
+        values = {"seq": anchor.seq, "mac": anchor.mac}
+        stmt = (
+            dialect.insert(audit_anchor)
+            .values(name=self.name, **values)
+            .on_conflict_do_update(index_elements=[audit_anchor.c.name], set_=values)
+        )
         with self.engine.begin() as conn:
-            conn.execute(delete(audit_anchor).where(audit_anchor.c.name == self.name))
-            conn.execute(
-                insert(audit_anchor).values(name=self.name, seq=anchor.seq, mac=anchor.mac)
-            )
+            conn.execute(stmt)
