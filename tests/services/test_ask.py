@@ -11,6 +11,7 @@ import redis
 from tests.redis_server import SHARED_URL, shared_available, unique_namespace
 from xnai.adapters.memory import RecordingAudit, RecordingMetrics
 from xnai.bootstrap import Container
+from xnai.domain.access import Collection
 from xnai.domain.errors import CircuitOpenError, QueueFullError
 from xnai.domain.models import Answer, ChatMessage, Citation, SearchMode
 from xnai.domain.rbac import LOCAL_ADMIN, Principal, Role
@@ -37,7 +38,7 @@ def library(c: Container) -> Container:
     metrics and audit."""
     c.metrics = RecordingMetrics()
     c.answers.audit = RecordingAudit()
-    c.access.create("board", readable_users=[ALICE.user_id])
+    c.access.store.create(Collection("board", readable_users=(ALICE.user_id,)))
     c.kb.ingest(
         [
             source("pump.txt", "The coolant pump of reactor seven runs at 1450 rpm."),

@@ -130,7 +130,7 @@ def build(settings: Settings) -> Container:
         keyring=keyring,
         metrics=lambda: c.metrics,
     )
-    access = build_access(repo, kb, audit)
+    access = build_access(repo, kb, audit, auth.user_id_of)
     stores = [repo, encrypted_files(layout, keyring), auth.sealed_secrets]
     loaders = default_loaders()
     originals = build_originals(layout, keyring, kb.store)
