@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import multiprocessing
 import os
@@ -16,9 +18,11 @@ from typing import Any
 import pytest
 
 from xnai.adapters.audit import JsonlAuditLog
-from xnai.adapters.audit.chain import GENESIS
+from xnai.adapters.audit.chain import GENESIS, canonical, ref_of
+from xnai.adapters.audit.jsonl import Anchor
+from xnai.adapters.memory import MemoryAnchorStore
 from xnai.adapters.security.keyring import FernetKeyRing
-from xnai.domain.audit import AuditLog
+from xnai.domain.audit import AUDIT_KEY_CONTEXT, AuditLog
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 
@@ -172,9 +176,24 @@ def test_a_crash_before_the_anchor_update_still_verifies(log: JsonlAuditLog) -> 
     assert json.loads(log.anchor_path.read_bytes())["seq"] == 5
 
 
-def test_a_crash_on_the_very_first_append_still_verifies(log: JsonlAuditLog) -> None:
-    log.append(event(1))
-    log.anchor_path.unlink()
+def test_a_crash_on_the_very_first_append_still_verifies(
+    log: JsonlAuditLog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_write = log._write_anchor
+    writes = 0
+
+    def write_then_die(anchor: Anchor) -> None:
+        nonlocal writes
+        writes += 1
+        if writes > 1:  # the anchor after the first line: the process dies first
+            raise OSError("killed")
+        real_write(anchor)
+
+    monkeypatch.setattr(log, "_write_anchor", write_then_die)
+    with pytest.raises(OSError):
+        log.append(event(1))
+    monkeypatch.undo()
+    assert json.loads(log.anchor_path.read_bytes())["seq"] == 0  # written before the line
     assert log.verify().ok
     log.append(event(2))
     assert log.verify().describe() == "OK: 2 lines"
@@ -448,3 +467,138 @@ def test_a_resource_naming_the_person_keeps_its_kind(log: JsonlAuditLog) -> None
     assert log.verify().ok
     edit(log, 3, resource="user:carol")
     assert log.verify().bad_line == 3
+
+
+def test_deleted_anchor_fails_verification(log: JsonlAuditLog) -> None:
+    fill(log, 5)
+    write(log, lines(log)[:3])  # cut off the end, then remove the evidence
+    log.anchor_path.unlink()
+    result = log.verify()
+    assert not result.ok and result.describe() == (
+        "anchor: the anchor file is missing although the log holds lines"
+    )
+    log.append(event(6))  # the next append does not re-anchor a log without its anchor
+    assert not log.verify().ok and not log.anchor_path.exists()
+
+
+def test_the_anchor_file_exists_before_the_first_line(log: JsonlAuditLog) -> None:
+    log.append(event(1))
+    assert json.loads(log.anchor_path.read_bytes())["seq"] == 1
+    assert log.verify().ok
+
+
+@pytest.fixture
+def mirrored(tmp_path: Path, key_file: Path) -> tuple[JsonlAuditLog, MemoryAnchorStore]:
+    store = MemoryAnchorStore()
+    return JsonlAuditLog(tmp_path / "audit", FernetKeyRing.open(key_file), anchors=store), store
+
+
+def test_deleting_the_log_and_its_anchor_file_fails_against_the_database_copy(
+    mirrored: tuple[JsonlAuditLog, MemoryAnchorStore],
+) -> None:
+    log, store = mirrored
+    fill(log, 4)
+    assert store.anchor is not None and store.anchor.seq == 4 and log.verify().ok
+    log.path.unlink()
+    log.anchor_path.unlink()
+    result = log.verify()
+    assert not result.ok and "database anchor records seq 4" in result.reason
+
+
+def test_a_rolled_back_log_and_anchor_file_fail_against_the_database_copy(
+    mirrored: tuple[JsonlAuditLog, MemoryAnchorStore],
+) -> None:
+    log, _ = mirrored
+    fill(log, 2)
+    old_log, old_anchor = log.path.read_bytes(), log.anchor_path.read_bytes()
+    log.append(event(3, username="evidence"))
+    log.path.write_bytes(old_log)  # both files as they were before line 3
+    log.anchor_path.write_bytes(old_anchor)
+    result = log.verify()
+    assert not result.ok and "rolled back" in result.reason
+
+
+def test_a_deleted_database_copy_fails_verification(
+    mirrored: tuple[JsonlAuditLog, MemoryAnchorStore],
+) -> None:
+    log, store = mirrored
+    fill(log, 2)
+    store.anchor = None
+    result = log.verify()
+    assert not result.ok and "database copy of the anchor is missing" in result.reason
+
+
+def test_an_anchor_file_of_an_older_version_still_verifies_and_gets_a_copy(
+    log: JsonlAuditLog, tmp_path: Path, key_file: Path
+) -> None:
+    fill(log, 2)  # written without an anchor store: the anchor file has no "mirrored"
+    assert "mirrored" not in json.loads(log.anchor_path.read_bytes())
+    store = MemoryAnchorStore()
+    upgraded = JsonlAuditLog(log.directory, FernetKeyRing.open(key_file), anchors=store)
+    assert upgraded.verify().ok and store.anchor is None
+    upgraded.append(event(3))
+    assert store.anchor is not None and store.anchor.seq == 3
+    assert upgraded.verify().describe() == "OK: 3 lines"
+
+
+def test_erasure_marker_cannot_replace_other_fields(log: JsonlAuditLog) -> None:
+    log.append(event(1, user="u1", username="alice"))
+    log.append(event(2, user="u2", username="bob"))  # same source_ip as alice
+    log.pseudonymise("u1", also=["alice"])
+    assert log.verify().ok
+    erased = json.loads(lines(log)[0])
+    pristine = lines(log)
+    for field in ("user_id", "source_ip", "details.username"):
+        bob = json.loads(pristine[1])
+        ref = bob["refs"][field]
+        name = field.rpartition(".")[2]
+        holder = bob["details"] if field.startswith("details.") else bob
+        source = erased["details"] if field.startswith("details.") else erased
+        forgeries = [
+            "erased:" + ref[:16],  # the marker derived from the line's own reference
+            source[name],  # alice's pseudonym (for source_ip: the same address's)
+        ]
+        for forged in forgeries:
+            for tags in ({}, {field: erased["erasures"][field]}):
+                write(log, pristine)
+                holder[name] = forged
+                bob["erasures"] = tags
+                content = list(pristine)
+                content[1] = canonical(bob).decode("ascii") + "\n"
+                write(log, content)
+                result = log.verify()
+                assert (result.ok, result.bad_line) == (False, 2), (field, forged, tags)
+    write(log, pristine)
+    assert log.verify().ok
+
+
+def _format_1_line(key_id: str, key: bytes, seq: int, prev: str, **values: Any) -> dict:
+    """A line as the first line format sealed it: refs are keyed hashes of the values."""
+    line = {**event(seq, **values), "seq": seq, "prev": prev, "key_id": key_id}
+    line["details"] = dict(line["details"])
+    paths = {"user_id": line["user_id"], "source_ip": line["source_ip"]}
+    if "username" in line["details"]:
+        paths["details.username"] = line["details"]["username"]
+    line["refs"] = {path: ref_of(key, value) for path, value in paths.items()}
+    view = json.loads(json.dumps(line))
+    view["user_id"] = view["source_ip"] = None
+    if "username" in view["details"]:
+        view["details"]["username"] = None
+    line["mac"] = hmac.new(key, b"line\x00" + canonical(view), hashlib.sha256).hexdigest()
+    return line
+
+
+def test_lines_of_the_first_format_still_verify_and_can_be_erased(log: JsonlAuditLog) -> None:
+    key_id, key = log._keys.mac_key(AUDIT_KEY_CONTEXT)
+    first = _format_1_line(key_id, key, 1, GENESIS, user="u1", username="alice")
+    second = _format_1_line(key_id, key, 2, first["mac"], user="u2", ingested_by="u1")
+    log.directory.mkdir(mode=0o700)
+    write(log, [canonical(first).decode() + "\n", canonical(second).decode() + "\n"])
+    log._write_anchor(Anchor(2, second["mac"]))
+    assert log.verify().describe() == "OK: 2 lines"
+    assert log.pseudonymise("u1", also=["alice"]) == 1
+    assert log.verify().ok
+    log.append(event(3, user="u1", ingested_by="u1"))  # new lines use the new format
+    assert json.loads(lines(log)[2])["v"] == 2
+    assert log.pseudonymise("u1") == 1
+    assert log.verify().describe() == "OK: 3 lines"

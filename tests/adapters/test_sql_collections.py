@@ -92,3 +92,29 @@ class TestPostgresContract(CollectionStoreContract):
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+def test_grants_by_name_of_older_versions_become_user_ids_once(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from xnai.adapters.storage.sql_identity import SqlIdentityRepository
+    from xnai.domain.identity import User
+    from xnai.domain.rbac import Role
+
+    repo = SqlDocumentRepository(sqlite_url(tmp_path))
+    old = SqlCollectionStore(repo.engine)  # a database from before accounts existed
+    old.create(Collection("team", readable_users=("alice", "ghost"), writable_users=("u-bob",)))
+    identity = SqlIdentityRepository(repo.engine)
+    t0 = datetime(2024, 1, 1, tzinfo=UTC)
+    for user_id, name in (("u-alice", "alice"), ("u-bob", "bob")):
+        identity.add_user(User(user_id, name, Role.VIEWER, "x", t0, t0))
+    store = SqlCollectionStore(repo.engine)
+    team = store.get("team")
+    # alice's name became her id; a name of no account ("ghost") is dropped, so a later
+    # account of that name inherits nothing.
+    assert team == Collection("team", readable_users=("u-alice",), writable_users=("u-bob",))
+    store.replace(Collection("team", readable_users=("carol",)))
+    assert SqlCollectionStore(repo.engine).get("team") == Collection(
+        "team", readable_users=("carol",)
+    )  # once only
+    repo.close()

@@ -8,11 +8,11 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.api.conftest import bearer, token_for
+from tests.api.conftest import bearer, password_of, token_for
 from tests.services.test_retrieval_access import CANARIES, CASES, canary_source, foreign
 from xnai.api.app import create_app
 from xnai.bootstrap import Container
-from xnai.domain.rbac import Principal, Role
+from xnai.domain.rbac import LOCAL_ADMIN, Principal, Role
 from xnai.services.audit import Auditor
 
 USERS = {"alice": Role.VIEWER, "bob": Role.VIEWER, "carol": Role.EDITOR, "dave": Role.VIEWER}
@@ -22,6 +22,8 @@ USERS |= {"erin": Role.EDITOR}
 @pytest.fixture
 def library(seeded: Container) -> Container:
     access = seeded.access
+    for name, role in USERS.items():  # accounts first: grants name existing users
+        seeded.auth.create_user(LOCAL_ADMIN, name, role, password_of(name))
     for person in ("alice", "bob", "carol"):
         access.create(f"{person}-private", readable_users=[person], writable_users=[person])
     access.create("viewers-only", readable_roles=["viewer"])
@@ -204,7 +206,8 @@ def test_collections_list_shows_readable_ones_and_lists_to_admins_only(
     }
     r = app_client.get("/v1/collections", headers=headers["admin"])
     every = {c["name"]: c for c in r.json()["collections"]}
-    assert len(every) == 6 and every["bob-private"]["readable_users"] == ["bob"]
+    bob = app_client.app.state.container.auth.user_id_of("bob")  # type: ignore[attr-defined]
+    assert len(every) == 6 and every["bob-private"]["readable_users"] == [bob]
 
 
 def test_admins_manage_collections_and_changes_apply_at_once(
@@ -230,7 +233,8 @@ def test_admins_manage_collections_and_changes_apply_at_once(
     assert not alice_sees_bob()
     change = {"users": ["alice"]}
     r = app_client.post("/v1/collections/bob-private/grant", json=change, headers=admin)
-    assert r.status_code == 200 and "alice" in r.json()["collection"]["readable_users"]
+    alice = app_client.app.state.container.auth.user_id_of("alice")  # type: ignore[attr-defined]
+    assert r.status_code == 200 and alice in r.json()["collection"]["readable_users"]
     assert alice_sees_bob()
     r = app_client.post("/v1/collections/bob-private/revoke", json=change, headers=admin)
     assert r.status_code == 200

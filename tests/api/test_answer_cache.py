@@ -199,9 +199,9 @@ def _private_note(collection: str) -> Source:
 def test_users_with_different_scopes_never_share_an_entry(
     cached: Container, first_asker: str
 ) -> None:
+    headers = {name: bearer(token_for(cached, name, Role.VIEWER)) for name in ("alice", "bob")}
     cached.access.create("alice-private", readable_users=["alice"])
     assert cached.kb.ingest([_private_note("alice-private")], user="alice").ok
-    headers = {name: bearer(token_for(cached, name, Role.VIEWER)) for name in ("alice", "bob")}
     app = create_app(cached, warm=False)
     answers: dict[str, list[dict[str, Any]]] = {"alice": [], "bob": []}
     with TestClient(app) as tc:

@@ -76,3 +76,17 @@ def test_verify_names_a_truncated_end(history: Path) -> None:
 
 def test_verify_of_a_new_data_directory_is_ok(env: Path) -> None:
     assert invoke("audit", "verify") == (0, "OK: 0 lines\n")
+
+
+def test_verify_fails_when_the_anchor_is_deleted_and_the_log_cut(history: Path) -> None:
+    history.write_text(history.read_text().splitlines(keepends=True)[0])
+    (history.parent / "audit.anchor.json").unlink()
+    code, out = invoke("audit", "verify")
+    assert code == 1 and "anchor file is missing" in out
+
+
+def test_verify_fails_when_the_whole_audit_directory_is_deleted(history: Path) -> None:
+    for path in history.parent.iterdir():
+        path.unlink()
+    code, out = invoke("audit", "verify")
+    assert code == 1 and "database anchor records seq 2" in out

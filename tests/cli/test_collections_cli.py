@@ -24,17 +24,28 @@ def listing() -> dict[str, dict[str, object]]:
     return {c["name"]: c for c in json.loads(out)["collections"]}
 
 
+def users() -> list[dict[str, object]]:
+    code, out, _ = invoke("users", "list", "--json")
+    assert code == 0, out
+    listed: list[dict[str, object]] = json.loads(out)
+    return listed
+
+
 def test_add_grant_revoke_remove(env: Path) -> None:
     assert set(listing()) == {"default"}
     code, out, _ = invoke(
         "collections", "add", "team", "--description", "Team notes", "--read-role", "viewer"
     )
     assert code == 0 and "created collection team" in out
+    code, _, exc = invoke("collections", "grant", "team", "--user", "alice")
+    assert code == 1 and isinstance(exc, NotFoundError)  # no account named alice yet
+    assert invoke("users", "add", "alice")[0] == 0
+    alice = next(u["user_id"] for u in users() if u["username"] == "alice")
     code, out, _ = invoke("collections", "grant", "team", "--user", "alice", "--write")
     assert code == 0, out
     team = listing()["team"]
-    assert team["readable_roles"] == ["viewer"] and team["readable_users"] == ["alice"]
-    assert team["writable_users"] == ["alice"] and team["documents"] == 0
+    assert team["readable_roles"] == ["viewer"] and team["readable_users"] == [alice]
+    assert team["writable_users"] == [alice] and team["documents"] == 0
     code, out, _ = invoke("collections", "revoke", "team", "--role", "viewer", "--user", "alice")
     assert code == 0, out
     team = listing()["team"]
@@ -59,6 +70,7 @@ def test_ingest_into_a_collection_and_ask_as_a_user(env: Path, tmp_path: Path) -
     (tmp_path / "pub.md").write_text("# Public\n\nThe canteen opens at noon.\n")
     code, _, exc = invoke("ingest", str(lib), "--collection", "alice-notes")
     assert code == 1 and isinstance(exc, NotFoundError)  # the collection must exist first
+    assert invoke("users", "add", "alice")[0] == 0
     invoke("collections", "add", "alice-notes", "--read-user", "alice")
     code, out, _ = invoke("ingest", str(lib), "--collection", "alice-notes")
     assert code == 0 and "1 added" in out

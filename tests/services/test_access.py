@@ -66,10 +66,10 @@ def test_unknown_collection_is_denied_to_everyone_but_admins(access: AccessServi
     assert AccessScope.everything().allows("ghost")
 
 
-def test_users_match_by_user_id_or_username(access: AccessService) -> None:
-    access.create("a", readable_users=["alice"])
+def test_users_match_by_user_id_only(access: AccessService) -> None:
+    access.create("a", readable_users=["alice"])  # a name: whoever holds it later is no match
     access.create("b", readable_users=["u-bob"])
-    assert access.scope_for(ALICE).collections == frozenset({"default", "a"})
+    assert access.scope_for(ALICE).collections == frozenset({"default"})
     assert access.scope_for(BOB).collections == frozenset({"default", "b"})
     # A role grant covers everyone holding the role, and only them.
     access.create("editors", readable_roles=["editor"])
@@ -78,17 +78,17 @@ def test_users_match_by_user_id_or_username(access: AccessService) -> None:
 
 def test_grant_and_revoke(access: AccessService) -> None:
     access.create("team")
-    access.grant("team", users=["alice"])
+    access.grant("team", users=["u-alice"])
     assert access.can_read(ALICE, "team")
     with pytest.raises(PermissionDeniedError):
         access.check_write(ALICE, "team")
-    access.grant("team", users=["alice"], write=True)
+    access.grant("team", users=["u-alice"], write=True)
     access.check_write(ALICE, "team")
-    access.revoke("team", users=["alice"], write_only=True)
+    access.revoke("team", users=["u-alice"], write_only=True)
     assert access.can_read(ALICE, "team")
     with pytest.raises(PermissionDeniedError):
         access.check_write(ALICE, "team")
-    access.revoke("team", users=["alice"])
+    access.revoke("team", users=["u-alice"])
     assert not access.can_read(ALICE, "team")
     with pytest.raises(NotFoundError):
         access.check_write(ALICE, "team")  # its existence stays hidden
@@ -100,7 +100,7 @@ def test_write_access_hides_what_cannot_be_seen(access: AccessService) -> None:
         access.check_write(VIEWER, "default")
     with pytest.raises(NotFoundError):
         access.check_write(ADMIN, "ghost")  # nobody writes into a collection that is not there
-    access.create("drop-box", writable_users=["alice"])
+    access.create("drop-box", writable_users=["u-alice"])
     access.check_write(ALICE, "drop-box")  # may add without reading
 
 
@@ -153,12 +153,12 @@ def test_changes_from_another_process_apply_within_the_ttl() -> None:
     store = MemoryCollectionStore([Collection("team")])
     access = AccessService(store, list, ttl_s=2.0, clock=lambda: now[0])
     assert not access.can_read(ALICE, "team")
-    store.replace(Collection("team", readable_users=("alice",)))  # as another process would
+    store.replace(Collection("team", readable_users=("u-alice",)))  # as another process would
     now[0] = 1.0
     assert not access.can_read(ALICE, "team")  # cached
     now[0] = 2.5
     assert access.can_read(ALICE, "team")
-    access.revoke("team", users=["alice"])  # through the service: at once
+    access.revoke("team", users=["u-alice"])  # through the service: at once
     assert not access.can_read(ALICE, "team")
 
 
@@ -185,7 +185,7 @@ def test_into_collection_places_sources_and_refuses_silent_moves(services: Memor
 
 
 def test_ingest_files_into_a_collection(services: MemoryServices, tmp_path: Path) -> None:
-    services.access.create("team", readable_users=["alice"])
+    services.access.create("team", readable_users=["u-alice"])
     (tmp_path / "n.md").write_text("# Notes\n\nThe harbour opens at dawn.\n")
     report = services.ingestion.ingest_files([tmp_path / "n.md"], user="t", collection="team")
     assert report.ok and len(report.added) == 1
@@ -232,7 +232,7 @@ def test_scope_key_is_stable_and_distinguishes_scopes() -> None:
 
 def test_visible_and_check_remove(services: MemoryServices) -> None:
     access = services.access
-    access.create("team", readable_users=["alice"], writable_users=["bob"])
+    access.create("team", readable_users=["u-alice"], writable_users=["u-bob"])
     services.kb.ingest([source("/pub.txt", "Public."), source("/t.txt", "Team.", "team")])
     docs = sorted(services.kb.snapshot.documents.values(), key=lambda d: d.source)
     assert [d.source for d in access.visible(ALICE, docs)] == ["/pub.txt", "/t.txt"]
@@ -263,3 +263,35 @@ def test_failures_name_only_documents_the_reader_may_see(services: MemoryService
     assert "team" not in shown["upload:c"]
     assert shown["upload:d"] == "corrupt PDF"
     assert access.hide_failures(ADMIN, failed) == failed
+
+
+def test_grants_resolve_names_to_user_ids_and_refuse_unknown_users() -> None:
+    accounts = {"alice": "u-alice", "u-alice": "u-alice"}
+    access = AccessService(
+        MemoryCollectionStore([Collection("team")]), list, user_id_of=accounts.get
+    )
+    assert access.grant("team", users=["alice"]).readable_users == ("u-alice",)
+    assert access.can_read(ALICE, "team")
+    with pytest.raises(NotFoundError, match="no user 'mallory'"):
+        access.grant("team", users=["mallory"])
+    access.revoke("team", users=["alice"])
+    assert not access.can_read(ALICE, "team")
+
+
+def test_forget_user_takes_a_person_off_every_collection() -> None:
+    store = MemoryCollectionStore(
+        [
+            Collection("a", readable_users=("u-alice", "u-bob")),
+            Collection("b", readable_users=("alice",), writable_users=("u-alice",)),
+            Collection("c", readable_users=("u-bob",)),
+        ]
+    )
+    audit = RecordingAudit()
+    access = AccessService(store, list, audit=audit)
+    assert access.forget_user("u-alice", also=["alice"], actor="u-root") == 2
+    assert [(c.name, c.readable_users, c.writable_users) for c in store.list()] == [
+        ("a", ("u-bob",), ()),
+        ("b", (), ()),
+        ("c", ("u-bob",), ()),
+    ]
+    assert [e["action"] for e in audit.events] == ["collection_revoke"] * 2

@@ -11,6 +11,7 @@ import redis
 from tests.redis_server import SHARED_URL, shared_available, unique_namespace
 from xnai.adapters.memory import RecordingAudit, RecordingMetrics
 from xnai.bootstrap import Container
+from xnai.domain.access import Collection
 from xnai.domain.errors import CircuitOpenError, InvalidInputError, QueueFullError
 from xnai.domain.limits import MAX_MESSAGES, MAX_QUESTION_CHARS, MAX_TITLE_CHARS
 from xnai.domain.models import Answer, ChatMessage, Citation, SearchMode
@@ -38,7 +39,7 @@ def library(c: Container) -> Container:
     metrics and audit."""
     c.metrics = RecordingMetrics()
     c.answers.audit = RecordingAudit()
-    c.access.create("board", readable_users=[ALICE.user_id])
+    c.access.store.create(Collection("board", readable_users=(ALICE.user_id,)))
     c.kb.ingest(
         [
             source("pump.txt", "The coolant pump of reactor seven runs at 1450 rpm."),

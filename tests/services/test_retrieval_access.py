@@ -137,7 +137,8 @@ def foreign(p: Principal) -> list[Canary]:
 def library(services: MemoryServices) -> MemoryServices:
     access = services.access
     for person in ("alice", "bob", "carol"):
-        access.create(f"{person}-private", readable_users=[person], writable_users=[person])
+        user_id = f"u-{person}"  # grants name user ids
+        access.create(f"{person}-private", readable_users=[user_id], writable_users=[user_id])
     access.create("viewers-only", readable_roles=["viewer"])
     access.create("editors-only", readable_roles=["editor"])
     sources = [canary_source(c) for c in CANARIES]
@@ -307,7 +308,7 @@ def test_admins_find_every_canary(library: MemoryServices) -> None:
 def test_a_narrow_scope_still_fills_top_k(services: MemoryServices) -> None:
     """Filtering happens before ranking: the hits are the best of what the reader may see,
     exactly those an index holding only those documents would return."""
-    services.access.create("alice-private", readable_users=["alice"])
+    services.access.create("alice-private", readable_users=[ALICE.user_id])
     noise = [public_source(f"/pub/{i}.txt", f"pump valve pressure report {i}") for i in range(60)]
     mine = [
         Source(
@@ -401,7 +402,7 @@ def test_revoking_access_takes_effect_on_the_next_query(library: MemoryServices)
     query, scope_of = "CANARY-ALICE-7f3a sourdough", library.access.scope_for
     hits = library.answers.sources(query, scope=scope_of(ALICE), mode=SearchMode.LEXICAL)[0]
     assert "CANARY-ALICE-7f3a" in citations_text(hits)
-    library.access.revoke("alice-private", users=["alice"])
+    library.access.revoke("alice-private", users=[ALICE.user_id])
     hits = library.answers.sources(query, scope=scope_of(ALICE), mode=SearchMode.LEXICAL)[0]
     assert "CANARY-ALICE-7f3a" not in citations_text(hits)
 

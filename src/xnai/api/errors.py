@@ -9,7 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from xnai.api.metrics import count_error
+from xnai.api.metrics import count_error, route_template
 from xnai.domain.errors import (
     AccountLockedError,
     AuditUnavailableError,
@@ -92,7 +92,9 @@ def install(app: FastAPI, *, unavailable: tuple[type[Exception], ...] = ()) -> N
     the database cannot be reached right now (503, try again), not a bug (500)."""
 
     async def _storage_down(request: Request, exc: Exception) -> JSONResponse:
-        log.warning("storage unavailable on %s %s: %s", request.method, request.url.path, exc)
+        log.warning(
+            "storage unavailable on %s %s: %s", request.method, route_template(request.scope), exc
+        )
         count_error(request, exc, 503)
         return JSONResponse(
             error_body("storage temporarily unavailable", retry_after=STORAGE_RETRY_AFTER),
@@ -129,6 +131,6 @@ def install(app: FastAPI, *, unavailable: tuple[type[Exception], ...] = ()) -> N
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        log.exception("unhandled error on %s %s", request.method, route_template(request.scope))
         count_error(request, exc, 500)
         return JSONResponse(error_body("internal error"), status_code=500)

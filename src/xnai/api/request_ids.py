@@ -13,6 +13,7 @@ import time
 from starlette.applications import Starlette
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from xnai.api.metrics import route_template
 from xnai.logs import REQUEST_ID, accept_request_id
 
 HEADER = b"x-request-id"
@@ -68,7 +69,9 @@ class RequestIdMiddleware:
 
 
 def _access(scope: Scope, status: int, started: float) -> None:
-    path = scope.get("path", "")
+    # The route's template (``/v1/users/{username}``), never the path as sent: paths hold
+    # user names and other values a person can ask to have erased.
+    path = route_template(scope)
     level = logging.DEBUG if path in QUIET_PATHS else logging.INFO
     access_log.log(
         level,

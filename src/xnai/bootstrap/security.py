@@ -46,12 +46,18 @@ def build_keyring(settings: Settings) -> RotatableKeyRing:
     return FernetKeyRing.open(path, enabled=sec.encryption_enabled, create=True)
 
 
-def build_auditor(settings: Settings, keyring: KeyRing | None = None) -> Auditor:
-    """The tamper-evident audit trail ``<data_dir>/audit/audit.jsonl`` (audit_logs key)."""
+def build_auditor(
+    settings: Settings, keyring: KeyRing | None = None, repo: SqlDocumentRepository | None = None
+) -> Auditor:
+    """The tamper-evident audit trail ``<data_dir>/audit/audit.jsonl`` (audit_logs key),
+    with a copy of its anchor in the database (that of ``repo``, else the configured one)."""
     from xnai.adapters.audit import JsonlAuditLog
+    from xnai.adapters.storage.sql_audit_anchor import SqlAnchorStore
+    from xnai.bootstrap.storage import database_url
 
     ring = keyring if keyring is not None else build_keyring(settings)
-    return Auditor(JsonlAuditLog(DataLayout(settings.data_dir).audit, ring))
+    anchors = SqlAnchorStore(repo.engine if repo is not None else database_url(settings))
+    return Auditor(JsonlAuditLog(DataLayout(settings.data_dir).audit, ring, anchors=anchors))
 
 
 def build_auth(

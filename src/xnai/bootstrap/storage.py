@@ -100,10 +100,19 @@ def build_state(layout: DataLayout) -> StateStore:
     return JsonStateFile(layout.compliance_state)
 
 
-def build_access(repo: SqlDocumentRepository, kb: KnowledgeBase, audit: AuditSink) -> AccessService:
-    """Collections and access scopes, stored in the documents' database."""
+def build_access(
+    repo: SqlDocumentRepository,
+    kb: KnowledgeBase,
+    audit: AuditSink,
+    user_id_of: Callable[[str], str | None],
+) -> AccessService:
+    """Collections and access scopes, stored in the documents' database; users are granted
+    by user id (``user_id_of`` resolves names)."""
     from xnai.adapters.storage.sql_collections import SqlCollectionStore
 
     return AccessService(
-        SqlCollectionStore(repo.engine), lambda: kb.snapshot.documents.values(), audit=audit
+        SqlCollectionStore(repo.engine),
+        lambda: kb.snapshot.documents.values(),
+        audit=audit,
+        user_id_of=user_id_of,
     )

@@ -104,7 +104,7 @@ def build_privacy(
     forget_cached: Callable[[], int],
 ) -> PrivacyService:
     """Data subject export and erasure over every store that holds personal data."""
-    data = subject_data(auth, audit, originals, access.store, forget_cached)
+    data = subject_data(auth, audit, originals, access, forget_cached)
     return PrivacyService(kb, data, audit)
 
 

@@ -114,7 +114,7 @@ def build(settings: Settings) -> Container:
         RetrievalPolicy(candidates=settings.rag.candidates, rrf_k=settings.rag.rrf_k),
     )
     model = lazy_chat_model(settings)
-    audit = build_auditor(settings, keyring)
+    audit = build_auditor(settings, keyring, repo)
     auth = build_auth(settings, repo, audit, keyring)
     # Components report to the container's metrics even when a test replaces them.
     metrics = LateMetrics(lambda: c.metrics)
@@ -130,7 +130,7 @@ def build(settings: Settings) -> Container:
         keyring=keyring,
         metrics=lambda: c.metrics,
     )
-    access = build_access(repo, kb, audit)
+    access = build_access(repo, kb, audit, auth.user_id_of)
     stores = [repo, encrypted_files(layout, keyring), auth.sealed_secrets]
     loaders = default_loaders()
     originals = build_originals(layout, keyring, kb.store)

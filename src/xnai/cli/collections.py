@@ -118,10 +118,12 @@ def remove(name: Annotated[str, typer.Argument(help="collection name")]) -> None
 
 
 def cli_principal(as_user: str | None, as_role: Role = Role.VIEWER) -> Principal:
-    """Who a command reads as: the local administrator unless ``--as-user`` names someone."""
+    """Who a command reads as: the local administrator unless ``--as-user`` names someone
+    (an account by username or user id: grants name user ids)."""
     if not as_user:
         return LOCAL_ADMIN
-    return Principal(user_id=as_user, username=as_user, role=as_role, via="local")
+    user_id = container().auth.user_id_of(as_user) or as_user
+    return Principal(user_id=user_id, username=as_user, role=as_role, via="local")
 
 
 def cli_scope(as_user: str | None, as_role: Role = Role.VIEWER) -> AccessScope:

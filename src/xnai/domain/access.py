@@ -21,8 +21,9 @@ T = TypeVar("T")
 class Collection:
     """A named set of documents and the roles and users that may read or write it.
 
-    Users are listed by user id or username; roles by their value (``viewer`` ...).
-    Admins read and write every collection whatever the lists say.
+    Users are listed by user id (a name is never enough: an erased person's name may be
+    taken again); roles by their value (``viewer`` ...). Admins read and write every
+    collection whatever the lists say.
     """
 
     name: str
@@ -42,9 +43,7 @@ class Collection:
 
 
 def _listed(principal: Principal, roles: Sequence[str], users: Sequence[str]) -> bool:
-    return (
-        principal.role.value in roles or principal.user_id in users or principal.username in users
-    )
+    return principal.role.value in roles or principal.user_id in users
 
 
 def default_collection() -> Collection:

@@ -9,12 +9,12 @@ from typing import Any, Protocol, runtime_checkable
 
 AUDIT_KEY_CONTEXT = "audit_logs"
 
-# Fields of a line that identify a person. The MAC covers a keyed hash of each value (kept in
-# the line's ``refs``) instead of the value, so erasure can replace the value by a pseudonym
-# without breaking the chain.
+# Fields of a line that identify a person. The MAC covers a keyed commitment to each value
+# (kept in the line's ``refs``) instead of the value, so erasure can replace the value by its
+# keyed pseudonym without breaking the chain.
 PERSONAL_FIELDS: tuple[str, ...] = ("user_id", "source_ip")
-# A list under one of these keys (``readable_users``) holds one personal value per item.
-PERSONAL_DETAIL_KEYS: frozenset[str] = frozenset(
+# Detail keys whose values identify a person, as lines of format version 1 knew them.
+PERSONAL_DETAIL_KEYS_V1: frozenset[str] = frozenset(
     {
         "username",
         "target_user",
@@ -26,6 +26,8 @@ PERSONAL_DETAIL_KEYS: frozenset[str] = frozenset(
         "writable_users",
     }
 )
+# A list under one of these keys (``readable_users``) holds one personal value per item.
+PERSONAL_DETAIL_KEYS: frozenset[str] = PERSONAL_DETAIL_KEYS_V1 | {"ingested_by", "owner"}
 # A ``resource`` that starts with one of these names a user (``user:alice``).
 USER_RESOURCE_PREFIXES: tuple[str, ...] = ("user:", "user/")
 ERASED_PREFIX = "erased:"
@@ -53,6 +55,28 @@ class VerifyResult:
         if self.bad_line is None:
             return f"anchor: {self.reason}"
         return f"line {self.bad_line}: {self.reason}"
+
+
+@dataclass(frozen=True, slots=True)
+class AuditAnchor:
+    """The head of the chain at the last append: how many lines (its ``seq``) and its MAC."""
+
+    seq: int
+    mac: str
+
+
+@runtime_checkable
+class AnchorStore(Protocol):
+    """A copy of the audit log's anchor kept apart from the log's directory (the database),
+    so deleting or rolling back the anchor file beside the log is detected."""
+
+    def load(self) -> AuditAnchor | None:
+        """The last anchor saved; None when none was ever saved."""
+        ...
+
+    def save(self, anchor: AuditAnchor) -> None:
+        """Replace the stored anchor by ``anchor`` (durably, before returning)."""
+        ...
 
 
 @runtime_checkable

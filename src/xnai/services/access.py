@@ -1,8 +1,9 @@
 """Who may read and write which collections, and the access scope of a principal.
 
 Deny by default: a document is visible to a principal only when the principal is an admin
-or the document's collection lists the principal's role, user id or username. A document
-whose collection does not exist is visible to admins only.
+or the document's collection lists the principal's role or user id. Users may be named by
+username when granting; the grant stores their user id. A document whose collection does not
+exist is visible to admins only.
 """
 
 from __future__ import annotations
@@ -46,9 +47,13 @@ class AccessService:
         ttl_s: float = 2.0,
         clock: Callable[[], float] = time.monotonic,
         audit: AuditSink | None = None,
+        user_id_of: Callable[[str], str | None] | None = None,
     ) -> None:
         self.store = store
         self.audit = audit
+        # Resolves a user id or username to the user id (None when unknown); without it,
+        # the values granted are taken to be user ids.
+        self._user_id_of = user_id_of
         self._documents = documents
         self.ttl_s = ttl_s
         self._clock = clock
@@ -169,9 +174,9 @@ class AccessService:
             check_name(name),
             description.strip(),
             readable_roles=check_roles(readable_roles),
-            readable_users=check_users(readable_users),
+            readable_users=self.user_ids(readable_users),
             writable_roles=check_roles(writable_roles),
-            writable_users=check_users(writable_users),
+            writable_users=self.user_ids(writable_users),
         )
         with self._audited("create", collection, actor):
             self.store.create(collection)
@@ -190,7 +195,7 @@ class AccessService:
         """Add roles and users to the read list (and with ``write`` to the write list too:
         who may write may also read)."""
         current = self.require(name)
-        roles, users = check_roles(roles), check_users(users)
+        roles, users = check_roles(roles), self.user_ids(users)
         changed = replace(
             current,
             readable_roles=_union(current.readable_roles, roles),
@@ -216,7 +221,7 @@ class AccessService:
         """Take roles and users off the write list, and off the read list too unless
         ``write_only``."""
         current = self.require(name)
-        gone_roles, gone_users = set(check_roles(roles)), set(check_users(users))
+        gone_roles, gone_users = set(check_roles(roles)), self._known_ids(users)
         changed = replace(
             current,
             writable_roles=_minus(current.writable_roles, gone_roles),
@@ -242,6 +247,45 @@ class AccessService:
             if not self.store.delete(name):
                 raise NotFoundError(_no_collection(name))
         self._forget()
+
+    def forget_user(
+        self, user_id: str, *, also: Sequence[str] = (), actor: str | None = None
+    ) -> int:
+        """Take a user (by id, and by the names in ``also`` left from older versions) off
+        every collection; return how many collections changed (for erasure)."""
+        gone = {user_id, *also}
+        changed = 0
+        for current in self.store.list():
+            kept = replace(
+                current,
+                readable_users=_minus(current.readable_users, gone),
+                writable_users=_minus(current.writable_users, gone),
+            )
+            if kept != current:
+                self._replace(kept, "revoke", actor)
+                changed += 1
+        return changed
+
+    def user_ids(self, users: Iterable[str]) -> tuple[str, ...]:
+        """The user ids of ``users`` (ids or usernames); NotFoundError naming an unknown one."""
+        refs = check_users(users)
+        if self._user_id_of is None:
+            return refs
+        ids = []
+        for ref in refs:
+            found = self._user_id_of(ref)
+            if found is None:
+                raise NotFoundError(f"no user {ref!r}: create the account first")
+            ids.append(found)
+        return tuple(dict.fromkeys(ids))
+
+    def _known_ids(self, users: Iterable[str]) -> set[str]:
+        """``users`` as given, plus the user ids of those that name an account (revoking
+        also takes off values left behind by accounts that are gone)."""
+        refs = set(check_users(users))
+        if self._user_id_of is None:
+            return refs
+        return refs | {i for i in map(self._user_id_of, refs) if i is not None}
 
     def _replace(self, collection: Collection, action: str, actor: str | None) -> Collection:
         with self._audited(action, collection, actor):
@@ -324,7 +368,7 @@ def check_roles(roles: Iterable[str]) -> tuple[str, ...]:
 
 
 def check_users(users: Iterable[str]) -> tuple[str, ...]:
-    """User ids or usernames without surrounding blanks, empty ones dropped."""
+    """User references (ids or usernames) without surrounding blanks, empty ones dropped."""
     return tuple(dict.fromkeys(u.strip() for u in users if u.strip()))
 
 

@@ -213,6 +213,11 @@ class IdentityCore:
             raise NotFoundError("no such user")
         return user
 
+    def user_id_of(self, ref: str) -> str | None:
+        """The user id of the account named by user id or username; None when unknown."""
+        user = self.repo.user_by_name(normalise(ref)) or self.repo.user(ref.strip())
+        return user.user_id if user is not None else None
+
     def _target(self, ref: str) -> User:
         user = self.repo.user_by_name(normalise(ref)) or self.repo.user(ref.strip())
         if user is None:

@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from xnai.domain.access import CollectionStore
 from xnai.domain.errors import NotFoundError
 from xnai.domain.models import Document
 from xnai.domain.ports import AuditSink, OriginalsStore
 from xnai.domain.rbac import LOCAL_ADMIN
+from xnai.services.access import AccessService
 from xnai.services.audit import Auditor
 from xnai.services.privacy import Subject, SubjectData
 from xnai.services.users import UserAdmin
@@ -19,7 +19,7 @@ def subject_data(
     users: UserAdmin,
     audit: AuditSink,
     originals: OriginalsStore,
-    collections: CollectionStore,
+    access: AccessService,
     forget_cached: Callable[[], object],
 ) -> SubjectData:
     """The accounts, audit trail, stored originals, cached answers and collection grants
@@ -34,6 +34,8 @@ def subject_data(
 
     def forget_account(subject: Subject) -> None:
         users.erase_account(LOCAL_ADMIN, subject.user_id)
+        # Grants go with the account, so a new account of the same name starts with none.
+        access.forget_user(subject.user_id, also=[subject.username], actor=LOCAL_ADMIN.user_id)
 
     def audit_events(subject: Subject) -> list[dict[str, Any]]:
         if isinstance(audit, Auditor):
@@ -54,7 +56,7 @@ def subject_data(
     def readable_collections(subject: Subject) -> list[str]:
         return [
             col.name
-            for col in collections.list()
+            for col in access.store.list()
             if subject.user_id in col.readable_users or subject.username in col.readable_users
         ]
 

@@ -3,6 +3,9 @@
 ``audit.jsonl`` holds one sealed event per line (mode 0600, in a 0700 directory).
 ``audit.anchor.json`` records the last sequence number and MAC, and the chain base left by
 retention trims; it is itself MAC'd, so cutting lines off the end of the log is detected.
+The anchor file is written before the first line, so a log without one was tampered with.
+With an ``AnchorStore`` (the database), a copy of the anchor is kept there too and the anchor
+file says so: deleting or rolling back the files under the data directory is detected.
 Writers of every process are serialised by an ``fcntl`` lock on ``audit.lock``. Appends
 that arrive while another is being written are written together (group commit): one write,
 one fsync and one anchor update for the whole batch, so concurrent requests do not queue
@@ -27,7 +30,7 @@ from typing import Any, BinaryIO
 
 from xnai.adapters.audit.chain import GENESIS, canonical, check, erase, seal
 from xnai.adapters.storage.fsutil import DIR_MODE, FILE_MODE, atomic_write_bytes
-from xnai.domain.audit import AUDIT_KEY_CONTEXT, VerifyResult
+from xnai.domain.audit import AUDIT_KEY_CONTEXT, AnchorStore, AuditAnchor, VerifyResult
 from xnai.domain.ports import KeyRing
 
 LOG_NAME = "audit.jsonl"
@@ -44,6 +47,7 @@ class Anchor:
     mac: str = GENESIS
     base_seq: int = 1
     base_prev: str = GENESIS
+    mirrored: bool = False  # a copy is kept in an AnchorStore (absent in older anchor files)
 
 
 @dataclass(slots=True)
@@ -95,6 +99,7 @@ class JsonlAuditLog:
         *,
         context: str = AUDIT_KEY_CONTEXT,
         max_batch: int = 256,
+        anchors: AnchorStore | None = None,
     ):
         if max_batch < 1:
             raise ValueError(f"max_batch must be >= 1, got {max_batch}")
@@ -104,6 +109,7 @@ class JsonlAuditLog:
         self.max_batch = max_batch
         self._keys = keys
         self._context = context
+        self._anchors = anchors
         self._thread_lock = threading.Lock()
         self._tail: _Tail | None = None
         self._writer = threading.Lock()  # held by the thread writing a batch
@@ -136,11 +142,19 @@ class JsonlAuditLog:
     def _anchor_mac(self, key: bytes, body: Mapping[str, Any]) -> str:
         return hmac.new(key, b"anchor\x00" + canonical(body), hashlib.sha256).hexdigest()
 
+    def _log_size(self) -> int:
+        try:
+            return self.path.stat().st_size
+        except FileNotFoundError:
+            return 0
+
     def _read_anchor(self) -> Anchor | str:
-        """The anchor (the default when there is none yet), or why it cannot be trusted."""
+        """The anchor (the default for a new log), or why it cannot be trusted."""
         try:
             raw = self.anchor_path.read_bytes()
         except FileNotFoundError:
+            if self._log_size():
+                return "the anchor file is missing although the log holds lines"
             return Anchor()
         obj = _parse(raw)
         if obj is None or not isinstance(obj.get("key_id"), str):
@@ -152,15 +166,28 @@ class JsonlAuditLog:
         ):
             return "the anchor file was modified or its key is unknown"
         try:
-            return Anchor(int(obj["seq"]), obj["mac"], int(obj["base_seq"]), obj["base_prev"])
+            return Anchor(
+                int(obj["seq"]),
+                obj["mac"],
+                int(obj["base_seq"]),
+                obj["base_prev"],
+                obj.get("mirrored") is True,
+            )
         except (KeyError, TypeError, ValueError):
             return "the anchor file is damaged"
 
     def _write_anchor(self, anchor: Anchor) -> None:
+        """The anchor file, then its copy in the anchor store (which may lag by one write)."""
+        if self._anchors is not None:
+            anchor = Anchor(anchor.seq, anchor.mac, anchor.base_seq, anchor.base_prev, True)
         key_id, key = self._keys.mac_key(self._context)
         body: dict[str, Any] = {**asdict(anchor), "key_id": key_id}
+        if not anchor.mirrored:
+            del body["mirrored"]  # the body older versions wrote and still verify
         body["anchor_mac"] = self._anchor_mac(key, body)
         atomic_write_bytes(self.anchor_path, canonical(body) + b"\n")
+        if self._anchors is not None:
+            self._anchors.save(AuditAnchor(anchor.seq, anchor.mac))
 
     def _rewrite(self, lines: list[bytes]) -> None:
         atomic_write_bytes(self.path, b"".join(lines))
@@ -225,6 +252,8 @@ class JsonlAuditLog:
         try:
             with self._locked():
                 anchor = self._read_anchor()
+                if isinstance(anchor, Anchor) and not self.anchor_path.exists():
+                    self._write_anchor(anchor)  # before the first line: its loss is tampering
                 fd = self._open_log()
                 try:
                     seq, prev = self._last(fd, anchor)
@@ -300,6 +329,7 @@ class JsonlAuditLog:
         """Check the whole log against its chain base and its anchor."""
         with self._locked():
             anchor = self._read_anchor()
+            copy = self._anchors.load() if self._anchors is not None else None
             try:
                 fh = self.path.open("rb")  # a snapshot: later rewrites replace the inode
             except FileNotFoundError:
@@ -316,10 +346,11 @@ class JsonlAuditLog:
                 keys[key_id] = self._key(key_id)
             return keys[key_id]
 
+        verifier = _Verifier(anchor, key, self.max_batch, copy)
         if fh is None:
-            return _Verifier(anchor, key, self.max_batch).run(iter(()))
+            return verifier.run(iter(()))
         with fh:
-            return _Verifier(anchor, key, self.max_batch).run(_lines_upto(fh, size))
+            return verifier.run(_lines_upto(fh, size))
 
     # -- rewriting ---------------------------------------------------------------------
 
@@ -332,7 +363,7 @@ class JsonlAuditLog:
             out: list[bytes] = []
             for raw in lines:
                 obj = _parse(raw)
-                new = erase(obj, user_id, values) if obj is not None else None
+                new = erase(obj, user_id, values, self._key) if obj is not None else None
                 if new is None:
                     out.append(raw)
                 else:
@@ -412,9 +443,15 @@ class _Verifier:
     """Walks the lines once, remembering what the anchor check needs."""
 
     def __init__(
-        self, anchor: Anchor, keys: Callable[[str], bytes | None], max_lag: int = 1
+        self,
+        anchor: Anchor,
+        keys: Callable[[str], bytes | None],
+        max_lag: int = 1,
+        copy: AuditAnchor | None = None,
     ) -> None:
         self.anchor = anchor
+        self.copy = copy  # the anchor store's copy
+        self.copy_mac: str | None = None  # the MAC of the line at copy.seq
         self.keys = keys
         self.max_lag = max_lag  # lines a crash may leave after the anchor (one batch)
         self.seq, self.prev = anchor.base_seq - 1, anchor.base_prev
@@ -444,6 +481,8 @@ class _Verifier:
             self.last_lineno = lineno
             if seq == self.anchor.seq:
                 self.anchor_line = (lineno, obj["mac"])
+            if self.copy is not None and seq == self.copy.seq:
+                self.copy_mac = obj["mac"]
         return self.end()
 
     def line(self, obj: Mapping[str, Any], seq: int) -> str | None:
@@ -483,4 +522,29 @@ class _Verifier:
                 f"{self.seq - a.seq} lines after the anchor (a crash leaves at most "
                 f"{self.max_lag})",
             )
+        problem = self.copy_problem()
+        if problem:
+            return self.fail(None, problem)
         return VerifyResult(True, self.checked, None, "", self.first, self.seq)
+
+    def copy_problem(self) -> str | None:
+        """Why the anchor store's copy disagrees with the anchor file, or None."""
+        a, copy = self.anchor, self.copy
+        if copy is None:
+            return "the database copy of the anchor is missing" if a.mirrored else None
+        if copy.seq > a.seq:
+            return (
+                f"the database anchor records seq {copy.seq} but the anchor file seq {a.seq}: "
+                "the log and its anchor file were rolled back or replaced"
+            )
+        if copy.seq < a.seq - self.max_lag:
+            return f"the database anchor is {a.seq - copy.seq} lines behind the anchor file"
+        if copy.seq == a.seq:
+            expected: str | None = a.mac
+        elif copy.seq == a.base_seq - 1:
+            expected = a.base_prev
+        else:
+            expected = self.copy_mac if copy.seq >= a.base_seq else copy.mac
+        if expected != copy.mac:
+            return f"the database anchor disagrees with the log at seq {copy.seq}"
+        return None

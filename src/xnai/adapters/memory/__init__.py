@@ -4,7 +4,7 @@ Tests and offline demos use them; each runs the same contract suite as the real 
 """
 
 from xnai.adapters.memory.access import MemoryCollectionStore
-from xnai.adapters.memory.audit import MemoryAuditLog, RecordingAudit
+from xnai.adapters.memory.audit import MemoryAnchorStore, MemoryAuditLog, RecordingAudit
 from xnai.adapters.memory.cache import MemoryCache
 from xnai.adapters.memory.documents import MemoryDocumentRepository
 from xnai.adapters.memory.embed import HashingEmbedder
@@ -25,6 +25,7 @@ __all__ = [
     "FakeChatModel",
     "FastPasswordHasher",
     "HashingEmbedder",
+    "MemoryAnchorStore",
     "MemoryAuditLog",
     "MemoryCache",
     "MemoryCollectionStore",

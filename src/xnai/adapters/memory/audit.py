@@ -10,8 +10,23 @@ from datetime import UTC, datetime
 from typing import Any
 
 from xnai.adapters.audit.chain import GENESIS, KeyLookup, canonical, check, erase, seal
-from xnai.domain.audit import AUDIT_KEY_CONTEXT, VerifyResult
+from xnai.domain.audit import AUDIT_KEY_CONTEXT, AuditAnchor, VerifyResult
 from xnai.domain.ports import KeyRing
+
+
+class MemoryAnchorStore:
+    """The ``AnchorStore`` port in memory."""
+
+    def __init__(self) -> None:
+        self.anchor: AuditAnchor | None = None
+
+    def load(self) -> AuditAnchor | None:
+        """The last anchor saved; None when none was ever saved."""
+        return self.anchor
+
+    def save(self, anchor: AuditAnchor) -> None:
+        """Replace the stored anchor."""
+        self.anchor = anchor
 
 
 class MemoryAuditLog:
@@ -72,7 +87,7 @@ class MemoryAuditLog:
         changed = 0
         with self._lock:
             for i, raw in enumerate(self._lines):
-                new = erase(json.loads(raw), user_id, values)
+                new = erase(json.loads(raw), user_id, values, self._key)
                 if new is not None:
                     self._lines[i] = canonical(new)
                     changed += 1

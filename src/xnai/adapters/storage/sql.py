@@ -183,7 +183,7 @@ class SqlDocumentRepository:
         with self.engine.begin() as conn:
             done = self._rewrap(conn, documents, "doc_id", _ENCRYPTED_DOC)
             done += self._rewrap(conn, chunks, "chunk_id", _ENCRYPTED_CHUNK)
-        _purge_old_versions(self.engine)
+        purge_old_versions(self.engine)
         return done
 
     def _rewrap(self, conn: Any, table: Table, key: str, columns: Sequence[str]) -> int:
@@ -295,8 +295,8 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
-def _purge_old_versions(engine: Engine) -> None:
-    """Remove superseded row versions from the database's own files.
+def purge_old_versions(engine: Engine, tables: Sequence[str] = ("documents", "chunks")) -> None:
+    """Remove superseded and deleted row versions of ``tables`` from the database's files.
 
     SQLite: secure_delete zeroed them in the pages; a checkpoint copies those pages into
     the main file and truncates the write-ahead log that still held the old ones.
@@ -306,8 +306,9 @@ def _purge_old_versions(engine: Engine) -> None:
         with engine.connect() as conn:
             conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
     elif engine.dialect.name == "postgresql":
+        quote = engine.dialect.identifier_preparer.quote
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            conn.exec_driver_sql("VACUUM FULL documents, chunks")
+            conn.exec_driver_sql("VACUUM FULL " + ", ".join(quote(t) for t in tables))
 
 
 def database_has_rows(url: str) -> bool:

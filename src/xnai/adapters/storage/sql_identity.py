@@ -37,7 +37,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError as SqlIntegrityError
 
-from xnai.adapters.storage.sql import make_engine
+from xnai.adapters.storage.sql import make_engine, purge_old_versions
 from xnai.domain.errors import ConflictError
 from xnai.domain.identity import ApiKeyRecord, Attempt, FailureWindow, SessionRecord, User
 from xnai.domain.rbac import Role
@@ -271,6 +271,8 @@ class SqlIdentityRepository:
                 conn.execute(delete(login_failures).where(login_failures.c.name_key == name_key))
         except _Refused:
             return False
+        # The deleted rows (password hash, keys) must not survive in the write-ahead log.
+        purge_old_versions(self.engine, ("users", "sessions", "api_keys", "login_failures"))
         return True
 
     def sessions_of(self, user_id: str) -> list[SessionRecord]:
