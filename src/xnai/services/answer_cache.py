@@ -149,7 +149,7 @@ class CachedAnswerService(AnswerService):
             top_k or p.top_k,
             max_tokens or p.max_tokens,
             self.model_id,
-            [p.temperature, p.min_score, p.context_tokens],
+            [p.temperature, p.min_score, p.context_tokens, p.evidence, p.evidence_tokens],
             scope.key,
             [[m.role, m.content] for m in history],
         ]

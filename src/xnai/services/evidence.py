@@ -162,6 +162,11 @@ def mixed_scorer(embedder: Embedder, lexical_weight: float = 0.5) -> Scorer:
     return scores
 
 
+def evidence_scorer(embedder: Embedder) -> Scorer:
+    """The scorer answers use (chosen by measurement; see the evidence explanation)."""
+    return mixed_scorer(embedder)
+
+
 def _unit_range(values: Sequence[float]) -> list[float]:
     low, high = min(values, default=0.0), max(values, default=0.0)
     if high - low <= 1e-12:
@@ -186,11 +191,17 @@ class EvidenceSelector:
     each with its neighbours, within a token budget, as exact spans best first."""
 
     def __init__(
-        self, scorer: Scorer, count: TokenCount, policy: EvidencePolicy = EvidencePolicy()
+        self,
+        scorer: Scorer,
+        count: TokenCount,
+        policy: EvidencePolicy = EvidencePolicy(),
+        markup: Callable[[Hit], int] | None = None,
     ) -> None:
         self.scorer = scorer
         self.count = count
         self.policy = policy
+        # Tokens of the quotation markup around one span of a hit (its title, say).
+        self.markup = markup or (lambda _hit: policy.tag_tokens)
 
     def sentences(self, hits: Sequence[Hit]) -> list[Sentence]:
         """Every sentence of the hits' chunks, in retrieval order, except those within a span
@@ -215,10 +226,13 @@ class EvidenceSelector:
         if not sentences:
             return []
         scores = list(self.scorer(question, [s.text for s in sentences]))
-        chosen = self._choose(sentences, scores, budget)
+        markup = [self.markup(h) for h in hits]
+        chosen = self._choose(sentences, scores, markup, budget)
         return _spans(hits, sentences, scores, chosen)
 
-    def _choose(self, sentences: list[Sentence], scores: list[float], budget: int) -> set[int]:
+    def _choose(
+        self, sentences: list[Sentence], scores: list[float], markup: list[int], budget: int
+    ) -> set[int]:
         """Positions of the chosen sentences: best first, each with its neighbours when they
         fit, else alone; a sentence that does not fit leaves room for a shorter one."""
         chosen: set[int] = set()
@@ -227,7 +241,7 @@ class EvidenceSelector:
             if centre in chosen:
                 continue
             for window in (self._window(sentences, centre), [centre]):
-                cost = self._cost(sentences, chosen, window)
+                cost = _cost(sentences, chosen, window, markup)
                 if cost <= budget:
                     chosen.update(window)
                     budget -= cost
@@ -244,15 +258,16 @@ class EvidenceSelector:
             if sentences[i].hit == c.hit and abs(sentences[i].index - c.index) <= n
         ]
 
-    def _cost(self, sentences: list[Sentence], chosen: set[int], window: list[int]) -> int:
-        """Tokens that adding ``window`` costs: its new sentences (one more each for the
-        space that joins them) and the markup of any span it opens rather than extends."""
-        new = [i for i in window if i not in chosen]
-        text = sum(sentences[i].tokens + 1 for i in new)
-        hit = sentences[window[0]].hit
-        before = _runs(sentences, chosen, hit)
-        after = _runs(sentences, chosen | set(new), hit)
-        return text + (after - before) * self.policy.tag_tokens
+
+def _cost(sentences: list[Sentence], chosen: set[int], window: list[int], markup: list[int]) -> int:
+    """Tokens that adding ``window`` costs: its new sentences (one more each for the space
+    that joins them) and the markup of any span it opens rather than extends."""
+    new = [i for i in window if i not in chosen]
+    text = sum(sentences[i].tokens + 1 for i in new)
+    hit = sentences[window[0]].hit
+    before = _runs(sentences, chosen, hit)
+    after = _runs(sentences, chosen | set(new), hit)
+    return text + (after - before) * markup[hit]
 
 
 def _runs(sentences: list[Sentence], chosen: set[int], hit: int) -> int:
