@@ -235,7 +235,7 @@ class AnswerService:
             selector = EvidenceSelector(
                 evidence_scorer(self.retriever.embedder),
                 self.model.count_tokens,
-                markup=lambda hit: self.model.count_tokens(_markup(hit.title)),
+                markup=lambda hit: self.model.count_tokens(source_markup(hit.title)),
             )
             return selector.select(query, hits, budget)
         packed: list[Hit] = []
@@ -274,7 +274,7 @@ def user_prompt(query: str, citations: Sequence[Citation]) -> str:
     )
 
 
-def _markup(title: str) -> str:
+def source_markup(title: str) -> str:
     """The quotation markup ``user_prompt`` puts around one source's text."""
     return f'<source id="00" title="{_attr(title)}">\n\n</source>\n\n'
 
