@@ -39,7 +39,7 @@ def words_in(question: str, sentences: Sequence[str]) -> list[float]:
     return [float(len(q & set(s.lower().rstrip(".").split()))) for s in sentences]
 
 
-def selector(neighbours: int = 1, scorer: object = words_in, **policy: int) -> EvidenceSelector:
+def selector(neighbours: int = 1, scorer: object = words_in, **policy: float) -> EvidenceSelector:
     return EvidenceSelector(
         scorer,  # type: ignore[arg-type]
         COUNT,
@@ -69,7 +69,7 @@ def test_sentences_keep_document_offsets_and_abbreviations() -> None:
 
 def test_the_best_sentence_comes_with_its_neighbours_as_one_exact_span() -> None:
     c = chunk_of(DOC, DOC.index("The coolant"), len(DOC))
-    [span] = selector().select("how much power does the pump draw at full", hits_of(c), 60)
+    [span] = selector().select("how much power does the pump draw at full", hits_of(c), 55)
     assert span.chunk.text == (
         "Smith et al. measured the flow in 2020. The pump draws 3 kW at full speed. "
         "Maintenance happens every spring."
@@ -97,7 +97,7 @@ def test_adjacent_windows_merge_into_one_span() -> None:
     c = chunk_of(DOC, DOC.index("The coolant"), len(DOC))
     # Two good sentences next to each other: their windows overlap, so one quotation.
     question = "valve brass installed 2019"
-    [span] = selector(neighbours=1).select(question, hits_of(c), 70)
+    [span] = selector(neighbours=1).select(question, hits_of(c), 60)
     assert span.chunk.text == (
         "The coolant pump runs at 1450 rpm. It was installed in 2019. The valve is brass. "
         "Smith et al. measured the flow in 2020."
@@ -195,3 +195,25 @@ def test_dense_and_mixed_scores_follow_the_embedder() -> None:
     assert dense[1] > dense[0]
     mixed = mixed_scorer(embedder)("coolant pump speed", sentences)
     assert mixed == [0.0, 1.0]
+
+
+def test_spans_are_counted_whole_so_joins_never_break_the_budget() -> None:
+    doc = " ".join(f"Pump fact {i}." for i in range(30))
+
+    def per_char(text: str) -> int:
+        return len(text)  # the spaces that join sentences cost too
+
+    sel = EvidenceSelector(words_in, per_char, EvidencePolicy(neighbours=1, tag_tokens=0))
+    for budget in range(10, 200, 7):
+        spans = sel.select("pump fact 12", hits_of(chunk_of(doc, 0, len(doc))), budget)
+        assert sum(len(s.chunk.text) for s in spans) <= budget
+        spans_are_exact(spans, {"d1": doc})
+
+
+def test_retrieval_order_counts_as_evidence() -> None:
+    top = chunk_of("The pump runs. Nothing here.", 0, 28, doc_id="a")
+    lower = chunk_of("The pump runs fast.", 0, 19, doc_id="b")
+    hits = hits_of(top, lower)
+    for prior, winner in ((0.0, "b"), (0.5, "a")):
+        sel = selector(neighbours=0, rank_prior=prior)
+        assert sel.select("pump runs fast", hits, 35)[0].chunk.doc_id == winner

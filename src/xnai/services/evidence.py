@@ -182,8 +182,11 @@ class EvidencePolicy:
     """Knobs of evidence selection."""
 
     neighbours: int = 1  # sentences of context on each side of a chosen one
-    piece_tokens: int = 80  # a longer sentence is cut into pieces of at most this
-    tag_tokens: int = 24  # the quotation markup around each quoted span
+    piece_tokens: int = 160  # a longer sentence is cut into pieces of at most this
+    tag_tokens: int = 24  # the quotation markup around each quoted span (when not counted)
+    # Subtracted from a sentence's score (scaled to [0, 1]) per place its chunk ranked
+    # below the first: retrieval's order is evidence too.
+    rank_prior: float = 0.1
 
 
 class EvidenceSelector:
@@ -218,17 +221,25 @@ class EvidenceSelector:
         return out
 
     def select(self, question: str, hits: Sequence[Hit], budget: int) -> list[Hit]:
-        """The selected spans as hits over narrowed chunks, best first; within ``budget``
-        tokens counting ``tag_tokens`` per span."""
+        """The selected spans as hits over narrowed chunks, best first; their text and
+        markup together take at most ``budget`` tokens."""
         if budget <= 0 or not hits:
             return []
         sentences = self.sentences(hits)
         if not sentences:
             return []
-        scores = list(self.scorer(question, [s.text for s in sentences]))
+        raw = _unit_range(list(self.scorer(question, [s.text for s in sentences])))
+        scores = [x - self.policy.rank_prior * s.hit for x, s in zip(raw, sentences, strict=True)]
         markup = [self.markup(h) for h in hits]
         chosen = self._choose(sentences, scores, markup, budget)
-        return _spans(hits, sentences, scores, chosen)
+        spans = _spans(hits, sentences, scores, chosen)
+        # Sentences were counted one by one; the spans' own counts decide.
+        while (
+            spans and sum(self.count(h.chunk.text) + markup[_at(hits, h)] for h in spans) > budget
+        ):
+            chosen.discard(_weakest_end(sentences, scores, chosen))
+            spans = _spans(hits, sentences, scores, chosen)
+        return spans
 
     def _choose(
         self, sentences: list[Sentence], scores: list[float], markup: list[int], budget: int
@@ -260,14 +271,31 @@ class EvidenceSelector:
 
 
 def _cost(sentences: list[Sentence], chosen: set[int], window: list[int], markup: list[int]) -> int:
-    """Tokens that adding ``window`` costs: its new sentences (one more each for the space
-    that joins them) and the markup of any span it opens rather than extends."""
+    """Tokens that adding ``window`` costs: its new sentences and the markup of any span it
+    opens rather than extends."""
     new = [i for i in window if i not in chosen]
-    text = sum(sentences[i].tokens + 1 for i in new)
+    text = sum(sentences[i].tokens for i in new)
     hit = sentences[window[0]].hit
     before = _runs(sentences, chosen, hit)
     after = _runs(sentences, chosen | set(new), hit)
     return text + (after - before) * markup[hit]
+
+
+def _weakest_end(sentences: list[Sentence], scores: list[float], chosen: set[int]) -> int:
+    """The lowest-scoring chosen sentence at either end of its span (dropping it never
+    splits a span in two)."""
+    ends = [
+        i
+        for i in chosen
+        if not (i - 1 in chosen and _follows(sentences, i - 1, i))
+        or not (i + 1 in chosen and _follows(sentences, i, i + 1))
+    ]
+    return min(ends, key=lambda i: (scores[i], -i))
+
+
+def _at(hits: Sequence[Hit], span: Hit) -> int:
+    """Position of the hit whose chunk ``span`` was cut from."""
+    return next(i for i, h in enumerate(hits) if h.chunk.chunk_id == span.chunk.chunk_id)
 
 
 def _runs(sentences: list[Sentence], chosen: set[int], hit: int) -> int:
