@@ -27,6 +27,8 @@ from bench.metrics import percentile
 
 CLAIMS_FILE = "claims-train.jsonl"
 BUDGETS = (300, 400, 500)
+LARGER_BUDGETS = (600, 700, 800)
+RANK_PRIOR = 0.1  # the selector's default (EvidencePolicy.rank_prior)
 SELECTORS = ("dense", "lexical", "mixed")
 NEIGHBOURS = (0, 1)
 
@@ -178,43 +180,57 @@ class TimedScorer:
         return self.memo[key]
 
 
+def candidates() -> list[tuple[str, int, float, int]]:
+    """The selectors compared, as (scorer, neighbours, rank prior, budget): every scorer with
+    and without neighbours at each budget, the mixed scorer without the retrieval-order
+    prior, and the chosen one at larger budgets."""
+    rows = [
+        (scorer, neighbours, RANK_PRIOR, budget)
+        for scorer in SELECTORS
+        for neighbours in NEIGHBOURS
+        for budget in BUDGETS
+    ]
+    rows += [("mixed", 1, 0.0, budget) for budget in BUDGETS]
+    rows += [("mixed", 1, RANK_PRIOR, budget) for budget in LARGER_BUDGETS]
+    return rows
+
+
 def selector_grid(
     retrieved: Sequence[tuple[Claim, list[Any]]],
     scorers: dict[str, Callable[[str, Sequence[str]], Sequence[float]]],
     count: Callable[[str], int],
     markup: Callable[[Any], int],
 ) -> list[dict[str, Any]]:
-    """Every candidate selector (scorer x neighbours x budget) over the same retrieved
-    hits: evidence in context, quoted tokens (text and markup) and time per question."""
+    """Every candidate selector over the same retrieved hits: evidence in context, quoted
+    tokens (text and markup) and time per question."""
     from xnai.services.evidence import EvidencePolicy, EvidenceSelector
 
+    timed = {name: TimedScorer(base) for name, base in scorers.items()}
     rows = []
-    for name, base in scorers.items():
-        scorer = TimedScorer(base)
-        for neighbours in NEIGHBOURS:
-            for budget in BUDGETS:
-                selector = EvidenceSelector(
-                    scorer, count, EvidencePolicy(neighbours=neighbours), markup=markup
-                )
-                shown, quoted, choose_ms = 0, [], []
-                for claim, hits in retrieved:
-                    selector.select(claim.question, hits, budget)  # scores once, untimed
-                    started = time.perf_counter()
-                    spans = selector.select(claim.question, hits, budget)
-                    choose_ms.append((time.perf_counter() - started) * 1000)
-                    shown += shows_evidence((h.chunk.text for h in spans), claim)
-                    quoted.append(sum(count(h.chunk.text) + markup(h) for h in spans))
-                rows.append(
-                    {
-                        "scorer": name,
-                        "neighbours": neighbours,
-                        "budget": budget,
-                        "evidence_in_context": shown / len(retrieved),
-                        "quoted_tokens_mean": statistics.mean(quoted),
-                        "scoring_ms_p50": percentile(scorer.ms, 50),
-                        "choosing_ms_p50": percentile(choose_ms, 50),
-                    }
-                )
+    for name, neighbours, prior, budget in candidates():
+        scorer = timed[name]
+        policy = EvidencePolicy(neighbours=neighbours, rank_prior=prior)
+        selector = EvidenceSelector(scorer, count, policy, markup=markup)
+        shown, quoted, choose_ms = 0, [], []
+        for claim, hits in retrieved:
+            selector.select(claim.question, hits, budget)  # scores once, untimed
+            started = time.perf_counter()
+            spans = selector.select(claim.question, hits, budget)
+            choose_ms.append((time.perf_counter() - started) * 1000)
+            shown += shows_evidence((h.chunk.text for h in spans), claim)
+            quoted.append(sum(count(h.chunk.text) + markup(h) for h in spans))
+        rows.append(
+            {
+                "scorer": name,
+                "neighbours": neighbours,
+                "rank_prior": prior,
+                "budget": budget,
+                "evidence_in_context": shown / len(retrieved),
+                "quoted_tokens_mean": statistics.mean(quoted),
+                "scoring_ms_p50": percentile(scorer.ms, 50),
+                "choosing_ms_p50": percentile(choose_ms, 50),
+            }
+        )
     return rows
 
 
@@ -424,7 +440,8 @@ def _selectors(
     rows = selector_grid(retrieved, scorers, count, lambda h: count(source_markup(h.title)))
     for r in rows:
         log(
-            f"  {r['scorer']:8} neighbours {r['neighbours']} budget {r['budget']}: evidence "
+            f"  {r['scorer']:8} neighbours {r['neighbours']} prior {r['rank_prior']:.2f} budget "
+            f"{r['budget']}: evidence "
             f"{r['evidence_in_context']:.3f}, {r['quoted_tokens_mean']:.0f} tokens, scoring "
             f"{r['scoring_ms_p50']:.1f} ms"
         )

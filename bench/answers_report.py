@@ -77,16 +77,27 @@ def _selectors(rows: list[dict[str, Any]]) -> list[str]:
         "Candidate selectors over the same retrieval: *dense* is the cosine of each sentence "
         "to the question by the library's embedder (sentences embedded in one batch), "
         "*lexical* BM25 over the retrieved sentences, *mixed* both scaled to [0, 1] and "
-        "averaged; *neighbours* is the context taken on each side of a chosen sentence. "
-        "Quoted tokens include the quotation markup; scoring time is per question.",
+        "averaged; *neighbours* is the context taken on each side of a chosen sentence; "
+        "*prior* is subtracted from a sentence's score (scaled to [0, 1]) per place its chunk "
+        "ranked below the first. Quoted tokens include the quotation markup; scoring time is "
+        "per question.",
         "",
     ]
     lines += table(
-        ("scorer", "neighbours", "budget", "evidence in context", "quoted tokens", "scoring ms"),
+        (
+            "scorer",
+            "neighbours",
+            "prior",
+            "budget",
+            "evidence in context",
+            "quoted tokens",
+            "scoring ms",
+        ),
         [
             (
                 r["scorer"],
                 r["neighbours"],
+                fmt(r.get("rank_prior"), 2),
                 r["budget"],
                 fmt(r["evidence_in_context"]),
                 fmt(r["quoted_tokens_mean"], 0),

@@ -120,6 +120,7 @@ def test_the_report_renders_with_and_without_the_model() -> None:
             {
                 "scorer": "mixed",
                 "neighbours": 1,
+                "rank_prior": 0.1,
                 "budget": 400,
                 "evidence_in_context": 0.9,
                 "quoted_tokens_mean": 380.0,
@@ -129,7 +130,7 @@ def test_the_report_renders_with_and_without_the_model() -> None:
     }
     text = "\n".join(render(data))
     assert "| evidence in context | 0.900 | 0.920 |" in text
-    assert "| mixed | 1 | 400 | 0.900 | 380 | 30.0 |" in text
+    assert "| mixed | 1 | 0.10 | 400 | 0.900 | 380 | 30.0 |" in text
     assert "Not answered by the model" in text
     data["llm"] = {"claims": 2, "new": answer_figures([asked("yes", True)]), "before": {}}
     text = "\n".join(render(data))
