@@ -341,6 +341,7 @@ def measure(
     *,
     llm_claims: int,
     max_tokens: int,
+    extra_budgets: Sequence[int] = (),
     log: Callable[[str], None],
     settle: Callable[[], None],
     load_average: Callable[[], float | None],
@@ -351,7 +352,7 @@ def measure(
 
     scope = AccessScope.everything()
     policy = answer_policy(c.settings)
-    paths = _paths(c, policy)
+    paths = _paths(c, policy, extra_budgets)
     count = c.model.count_tokens  # the model's own tokenizer (loads the model)
     log(f"answers: {len(claims)} claims, what the model is shown on each path")
     settle()
@@ -404,15 +405,20 @@ def measure(
     return out
 
 
-def _paths(c: Any, policy: Any) -> dict[str, Any]:
-    """The new path (the configured policy) and today's packing, over one model without the
-    service's guards (a deadline would cut answers short on a busy machine)."""
+def _paths(c: Any, policy: Any, extra_budgets: Sequence[int]) -> dict[str, Any]:
+    """The new path (the configured policy), today's packing, and the new path at other
+    budgets, over one model without the service's guards (a deadline would cut answers
+    short on a busy machine)."""
     from xnai.services.answer import AnswerService
 
-    return {
+    paths = {
         "new": AnswerService(c.retriever, c.model, replace(policy, evidence="sentences")),
         "before": AnswerService(c.retriever, c.model, chunk_policy(policy)),
     }
+    for budget in extra_budgets:
+        other = replace(policy, evidence="sentences", evidence_tokens=budget)
+        paths[f"sentences_{budget}"] = AnswerService(c.retriever, c.model, other)
+    return paths
 
 
 def _selectors(
@@ -460,7 +466,7 @@ def _with_model(
     settle: Callable[[], None],
     load_average: Callable[[], float | None],
 ) -> dict[str, Any]:
-    """Both paths answer the same sample of claims, alternating which goes first."""
+    """Every path answers the same sample of claims, in rotating order."""
     corpus_ids = {
         d.doc_id: d.source.removeprefix("scifact:") for d in c.kb.snapshot.documents.values()
     }
@@ -481,11 +487,12 @@ def _with_model(
     settle()
     log(f"answers: warming up {c.model.name}")
     one(spare, "new")
-    asked: dict[str, list[Asked]] = {"new": [], "before": []}
+    asked: dict[str, list[Asked]] = {path: [] for path in paths}
+    names = list(paths)
     loads: list[float] = []
     started = time.perf_counter()
     for i, claim in enumerate(chosen):
-        for path in ("new", "before") if i % 2 == 0 else ("before", "new"):
+        for path in names[i % len(names) :] + names[: i % len(names)]:  # rotating order
             a = one(claim, path)
             asked[path].append(a)
             log(
@@ -516,7 +523,7 @@ def _with_model(
             "first_token_s": a.first_token_s,
             "text": a.text[:300],
         }
-        for path in ("new", "before")
+        for path in names
         for a in asked[path]
     ]
     return out

@@ -110,17 +110,18 @@ def _selectors(rows: list[dict[str, Any]]) -> list[str]:
 
 
 def _llm(llm: dict[str, Any]) -> list[str]:
-    new, before = llm.get("new", {}), llm.get("before", {})
+    names = ["new", "before"] + [k for k in llm if k.startswith("sentences_")]
+    paths = [llm.get(name, {}) for name in names]
     lines = [
         f"With the model (`{llm.get('model', '?')}`, in-process, max_tokens "
         f"{fmt(llm.get('max_tokens'))}) on {fmt(llm.get('claims'))} claims spread evenly over "
-        "the file, both paths per claim in alternating order. *Verdict*: the answer says yes "
-        "for a supported claim, no for a contradicted one (95 % Wilson interval); always "
-        f"answering yes scores {fmt(llm.get('always_yes_accuracy'))}. *False abstention*: "
-        "the answer declined although a gold sentence was in the prompt (share of those "
-        f"claims). Load average during the run: mean {fmt(llm.get('load_avg_1m_mean'), 2)}, "
-        f"max {fmt(llm.get('load_avg_1m_max'), 2)} on "
-        "2 cores.",
+        "the file, every path per claim in rotating order; `sentences_N` is evidence "
+        "selection within N tokens. *Verdict*: the answer says yes for a supported claim, no "
+        "for a contradicted one (95 % Wilson interval); always answering yes scores "
+        f"{fmt(llm.get('always_yes_accuracy'))}. *False abstention*: the answer declined "
+        "although a gold sentence was in the prompt (share of those claims). Load average "
+        f"during the run: mean {fmt(llm.get('load_avg_1m_mean'), 2)}, max "
+        f"{fmt(llm.get('load_avg_1m_max'), 2)} on 2 cores.",
         "",
     ]
     rows = []
@@ -134,10 +135,10 @@ def _llm(llm: dict[str, Any]) -> list[str]:
         ("time to first token p95, s", "time_to_first_token_s_p95", 2),
         ("whole answer p50, s", "total_s_p50", 2),
     ):
-        rows.append((label, fmt(new.get(key), digits), fmt(before.get(key), digits)))
-    rows.insert(1, ("verdict accuracy, 95 % interval", _ci(new), _ci(before)))
-    rows.append(("verdicts (yes/no/abstain/unclear)", _verdicts(new), _verdicts(before)))
-    lines += table(("measure", "new", "before"), rows)
+        rows.append((label, *(fmt(p.get(key), digits) for p in paths)))
+    rows.insert(1, ("verdict accuracy, 95 % interval", *(_ci(p) for p in paths)))
+    rows.append(("verdicts (yes/no/abstain/unclear)", *(_verdicts(p) for p in paths)))
+    lines += table(("measure", *names), rows)
     return lines
 
 

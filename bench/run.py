@@ -940,6 +940,7 @@ class Bench:
                 claims,
                 llm_claims=self.args.answers_claims,
                 max_tokens=self.args.answers_max_tokens,
+                extra_budgets=self.args.answers_budgets,
                 log=log,
                 settle=self.settle,
                 load_average=load_average,
@@ -1474,6 +1475,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=64,
         metavar="N",
         help="answers section: longest answer, tokens (default 64)",
+    )
+    parser.add_argument(
+        "--answers-budgets",
+        type=lambda text: [int(b) for b in text.split(",") if b.strip()],
+        default=[],
+        metavar="N,N",
+        help="answers section: also measure evidence selection at these budgets (tokens)",
     )
     parser.add_argument(
         "--answers-data",

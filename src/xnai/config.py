@@ -266,7 +266,7 @@ class Rag(Section):
         "(within evidence_tokens), or whole chunks (within context_tokens)",
     )
     evidence_tokens: int = Field(
-        default=400, ge=0, description="token budget for quoted sentences; 0: the whole window"
+        default=600, ge=0, description="token budget for quoted sentences; 0: the whole window"
     )
 
 

@@ -50,7 +50,7 @@ class AnswerPolicy:
     min_score: float = 0.2
     context_tokens: int = 1536  # 0: all that the model's window leaves after the reply
     evidence: str = "sentences"  # "sentences": selected sentences; "chunks": whole chunks
-    evidence_tokens: int = 400  # budget of the selected sentences; 0 as for context_tokens
+    evidence_tokens: int = 600  # budget of the selected sentences; 0 as for context_tokens
 
     @property
     def source_tokens(self) -> int:
