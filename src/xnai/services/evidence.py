@@ -232,14 +232,19 @@ class EvidenceSelector:
         scores = [x - self.policy.rank_prior * s.hit for x, s in zip(raw, sentences, strict=True)]
         markup = [self.markup(h) for h in hits]
         chosen = self._choose(sentences, scores, markup, budget)
-        spans = _spans(hits, sentences, scores, chosen)
         # Sentences were counted one by one; the spans' own counts decide.
-        while (
-            spans and sum(self.count(h.chunk.text) + markup[_at(hits, h)] for h in spans) > budget
-        ):
+        while chosen and self._spent(hits, sentences, chosen, markup) > budget:
             chosen.discard(_weakest_end(sentences, scores, chosen))
-            spans = _spans(hits, sentences, scores, chosen)
-        return spans
+        return _spans(hits, sentences, scores, chosen)
+
+    def _spent(
+        self, hits: Sequence[Hit], sentences: list[Sentence], chosen: set[int], markup: list[int]
+    ) -> int:
+        """Tokens of the spans the chosen sentences make, joins and markup included."""
+        return sum(
+            self.count(_text(hits, sentences, run)) + markup[sentences[run[0]].hit]
+            for run in _runs_of(sentences, chosen)
+        )
 
     def _choose(
         self, sentences: list[Sentence], scores: list[float], markup: list[int], budget: int
@@ -293,11 +298,6 @@ def _weakest_end(sentences: list[Sentence], scores: list[float], chosen: set[int
     return min(ends, key=lambda i: (scores[i], -i))
 
 
-def _at(hits: Sequence[Hit], span: Hit) -> int:
-    """Position of the hit whose chunk ``span`` was cut from."""
-    return next(i for i, h in enumerate(hits) if h.chunk.chunk_id == span.chunk.chunk_id)
-
-
 def _runs(sentences: list[Sentence], chosen: set[int], hit: int) -> int:
     """How many contiguous spans the chosen sentences of one hit form."""
     mine = sorted(i for i in chosen if sentences[i].hit == hit)
@@ -315,15 +315,7 @@ def _spans(
 ) -> list[Hit]:
     """Contiguous chosen sentences of one chunk as one hit over the narrowed chunk, ordered
     by the best score within each span."""
-    spans: list[tuple[float, int, Hit]] = []
-    run: list[int] = []
-    for i in sorted(chosen):
-        if run and not _follows(sentences, run[-1], i):
-            spans.append(_span(hits, sentences, scores, run))
-            run = []
-        run.append(i)
-    if run:
-        spans.append(_span(hits, sentences, scores, run))
+    spans = [_span(hits, sentences, scores, run) for run in _runs_of(sentences, chosen)]
     spans.sort(key=lambda s: (-s[0], s[1]))
     return [hit for _, _, hit in spans]
 
@@ -333,7 +325,24 @@ def _span(
 ) -> tuple[float, int, Hit]:
     first, last = sentences[run[0]], sentences[run[-1]]
     hit = hits[first.hit]
-    chunk = hit.chunk
-    text = chunk.text[first.start - chunk.start : last.end - chunk.start]
-    narrowed = replace(chunk, start=first.start, end=last.end, text=text)
+    text = _text(hits, sentences, run)
+    narrowed = replace(hit.chunk, start=first.start, end=last.end, text=text)
     return max(scores[i] for i in run), run[0], replace(hit, chunk=narrowed)
+
+
+def _text(hits: Sequence[Hit], sentences: list[Sentence], run: list[int]) -> str:
+    """The chunk's text from the run's first sentence to its last, joins included."""
+    first, last = sentences[run[0]], sentences[run[-1]]
+    chunk = hits[first.hit].chunk
+    return chunk.text[first.start - chunk.start : last.end - chunk.start]
+
+
+def _runs_of(sentences: list[Sentence], chosen: set[int]) -> list[list[int]]:
+    """The chosen sentences grouped into runs that are contiguous in one chunk."""
+    runs: list[list[int]] = []
+    for i in sorted(chosen):
+        if runs and _follows(sentences, runs[-1][-1], i):
+            runs[-1].append(i)
+        else:
+            runs.append([i])
+    return runs
