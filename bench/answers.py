@@ -474,6 +474,7 @@ def _with_model(
     spare = next((cl for cl in claims if cl not in chosen), chosen[0])
 
     def one(claim: Claim, path: str) -> Asked:
+        _flush(c.model)
         return ask(
             paths[path],
             claim,
@@ -527,6 +528,19 @@ def _with_model(
         for a in asked[path]
     ]
     return out
+
+
+def _flush(model: Any) -> None:
+    """A one-token answer to an unrelated prompt: the next question then shares only the
+    system prompt with what the model holds in its KV cache, as in a server where each
+    question differs from the last (a prefix shared with the previous path's prompt would
+    flatter whichever path goes second)."""
+    from xnai.domain.models import ChatMessage
+    from xnai.services.answer import SYSTEM_PROMPT
+
+    messages = (ChatMessage("system", SYSTEM_PROMPT), ChatMessage("user", "Say OK."))
+    for _ in model.stream(messages, max_tokens=1):
+        pass
 
 
 def _ratio(a: float | None, b: float | None) -> float | None:
