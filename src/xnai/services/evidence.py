@@ -32,6 +32,14 @@ Scorer = Callable[[str, Sequence[str]], Sequence[float]]
 _SENTENCE_END = re.compile(r"[.!?…]+[\"'”’)\]]*(?=\s+(?![a-z]))|[。！？]+[」』”’)]*|\n")
 _NON_SPACE = re.compile(r"\S+")
 _WORD = re.compile(r"\w+")
+# English function words, and the words a question is phrased with: they match everywhere
+# and bear on nothing ("Is it true that ...?").
+_STOPWORDS = frozenset(
+    "a about all also an and any are as at be been but by can could did do does for from had "
+    "has have how i if in into is it its may might more most no not of on or should so such "
+    "than that the their them then there these they this those to true was we were what when "
+    "where which while who whom why will with would yes you".split()
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,14 +122,14 @@ def _pack_words(
 
 
 def _words(text: str) -> list[str]:
-    return _WORD.findall(text.casefold())
+    return [w for w in _WORD.findall(text.casefold()) if w not in _STOPWORDS]
 
 
 def lexical_scores(
     question: str, sentences: Sequence[str], k1: float = 1.2, b: float = 0.75
 ) -> list[float]:
-    """BM25 of each sentence for the question's words, with document frequencies counted
-    over the given sentences."""
+    """BM25 of each sentence for the question's words (function words left out), with
+    document frequencies counted over the given sentences."""
     docs = [_words(s) for s in sentences]
     if not docs:
         return []
