@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Unpack
 
 from xnai.domain.errors import InvalidInputError, NotFoundError, PermissionDeniedError
 from xnai.domain.identity import (
@@ -23,7 +23,7 @@ from xnai.domain.identity import (
     User,
     UserRepository,
 )
-from xnai.domain.ports import AuditSink, KeyRing
+from xnai.domain.ports import AuditSink, EventFields, KeyRing
 from xnai.domain.rbac import Permission, Principal, Role
 from xnai.services.audit import audited, log_follow_up
 
@@ -266,61 +266,22 @@ class IdentityCore:
             )
 
     @contextmanager
-    def _audited(
-        self,
-        event_type: str,
-        *,
-        action: str,
-        user_id: str | None,
-        resource: str = "",
-        severity: str = "info",
-        source_ip: str | None = None,
-        details: dict[str, Any] | None = None,
-    ) -> Iterator[None]:
+    def _audited(self, event_type: str, **fields: Unpack[EventFields]) -> Iterator[None]:
         """The change in the block is made only after its event was written (see
         ``audited``); verified credentials are forgotten before and after it."""
         self._verified.clear()
         try:
-            with audited(
-                self.audit,
-                event_type,
-                action=action,
-                resource=resource,
-                user_id=user_id,
-                severity=severity,
-                source_ip=source_ip,
-                details=details,
-            ):
+            with audited(self.audit, event_type, **fields):
                 yield
         finally:
             self._verified.clear()
 
-    def _event(
-        self,
-        event_type: str,
-        *,
-        action: str,
-        user_id: str | None,
-        resource: str = "",
-        success: bool = True,
-        severity: str = "info",
-        source_ip: str | None = None,
-        details: dict[str, Any] | None = None,
-    ) -> None:
+    def _event(self, event_type: str, **fields: Unpack[EventFields]) -> None:
         # Every change to users and credentials is an event: none may be served from the
         # cache of verified credentials afterwards.
         self._verified.clear()
         if self.audit is not None:
-            self.audit.record(
-                event_type,
-                action=action,
-                resource=resource,
-                user_id=user_id,
-                success=success,
-                severity=severity,
-                source_ip=source_ip,
-                details=details,
-            )
+            self.audit.record(event_type, **fields)
 
     @staticmethod
     def _manages(principal: Principal) -> bool:
