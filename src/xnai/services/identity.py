@@ -9,7 +9,7 @@ import re
 import secrets
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Unpack
@@ -244,9 +244,7 @@ class IdentityCore:
         self, user: User, new: str, event: tuple[str, str], actor: Principal, now: datetime
     ) -> None:
         new_hash = self.hasher.hash(new)
-        with self._audited(
-            event[0], action=event[1], user_id=actor.user_id, resource=f"user:{user.username}"
-        ):
+        with self._changing(actor, user, *event):
             self.repo.set_password(user.user_id, new_hash, now)
             self._revoke_all(user, actor, event[0])
 
@@ -264,6 +262,26 @@ class IdentityCore:
                 resource=f"user:{user.username}",
                 details={"count": n, "reason": reason},
             )
+
+    def _changing(
+        self,
+        actor: Principal,
+        user: User,
+        event_type: str,
+        action: str,
+        *,
+        severity: str = "info",
+        details: dict[str, Any] | None = None,
+    ) -> AbstractContextManager[None]:
+        """``_audited`` for a change ``actor`` makes to the account of ``user``."""
+        return self._audited(
+            event_type,
+            action=action,
+            user_id=actor.user_id,
+            resource=f"user:{user.username}",
+            severity=severity,
+            details=details,
+        )
 
     @contextmanager
     def _audited(self, event_type: str, **fields: Unpack[EventFields]) -> Iterator[None]:
