@@ -20,7 +20,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, fields
-from typing import Any, Generic, TypedDict, TypeVar, Unpack
+from typing import Any, TypedDict, TypeVar, Unpack
 
 from xnai.domain.access import AccessScope
 from xnai.domain.cache import Cache
@@ -30,13 +30,13 @@ from xnai.domain.metrics import Metrics
 from xnai.domain.models import Answer, ChatMessage, Citation, SearchMode
 from xnai.domain.ports import AuditSink, ChatModel, KeyRing
 from xnai.services.answer import AnswerPolicy, AnswerService, Done, Prepared, Token
+from xnai.services.delegation import Through
 from xnai.services.knowledge import Snapshot
 from xnai.services.retrieval import Retriever
 
 log = logging.getLogger("xnai.cache")
 
 T = TypeVar("T")
-V = TypeVar("V")
 
 ANSWER_PREFIX = "answer:"
 ENTRY_VERSION = 1
@@ -87,20 +87,6 @@ class IndexVersion:
         return memo[1]
 
 
-class _Inner(Generic[V]):
-    """An attribute of the wrapped answer service, read and written through."""
-
-    def __set_name__(self, owner: type, name: str) -> None:
-        self.name = name
-
-    def __get__(self, obj: CachedAnswerService, owner: type | None = None) -> V:
-        value: V = getattr(obj.inner, self.name)
-        return value
-
-    def __set__(self, obj: CachedAnswerService, value: V) -> None:
-        setattr(obj.inner, self.name, value)
-
-
 class CachedAnswerService(AnswerService):
     """An ``AnswerService`` that answers repeated questions from a ``Cache``.
 
@@ -132,10 +118,10 @@ class CachedAnswerService(AnswerService):
 
     # The parts of the inner service, read and written through, so code that swaps one
     # (a test's audit sink, say) changes the service that does the work.
-    retriever = _Inner[Retriever]()
-    model = _Inner[ChatModel]()
-    policy = _Inner[AnswerPolicy]()
-    audit = _Inner[AuditSink | None]()
+    retriever = Through[Retriever]("inner")
+    model = Through[ChatModel]("inner")
+    policy = Through[AnswerPolicy]("inner")
+    audit = Through[AuditSink | None]("inner")
 
     # -- answering --------------------------------------------------------------------------
 
