@@ -23,9 +23,7 @@ from xnai.domain.ports import ChatModel, TokenCounter
 # Not pytest.importorskip: the adapter must be the first to import xllamacpp, since it sets
 # the OpenMP wait policy that only applies before the library loads.
 if importlib.util.find_spec("xllamacpp") is None:
-    pytest.skip(
-        "xllamacpp is not installed: run `make install`", allow_module_level=True
-    )
+    pytest.skip("xllamacpp is not installed: run `make install`", allow_module_level=True)
 
 pytestmark = pytest.mark.llm
 

@@ -7,8 +7,8 @@ evaluated once, not once per question.
 
 The engine always starts its HTTP front end; it is bound to a Unix socket in a private
 temporary directory (mode 0700, removed on close) and requires a random API key, so no TCP
-port is opened and no other local user can reach the model. The socket is used only to count tokens; generation calls
-the engine directly.
+port is opened and no other local user can reach the model. The socket is used only to
+count tokens; generation calls the engine directly.
 """
 
 from __future__ import annotations
