@@ -14,6 +14,7 @@ from xnai.domain.metrics import Metrics
 from xnai.domain.ports import AuditSink, KeyRing, Loader, OriginalsStore, StateStore
 from xnai.services.access import AccessService
 from xnai.services.answer import AnswerService
+from xnai.services.answer_bundles import AnswerBundles
 from xnai.services.answer_cache import CachedAnswerService
 from xnai.services.audit import Auditor
 from xnai.services.auth import AuthService
@@ -102,9 +103,10 @@ def build_privacy(
     originals: OriginalsStore,
     access: AccessService,
     forget_cached: Callable[[], int],
+    bundles: AnswerBundles | None = None,
 ) -> PrivacyService:
     """Data subject export and erasure over every store that holds personal data."""
-    data = subject_data(auth, audit, originals, access, forget_cached)
+    data = subject_data(auth, audit, originals, access, forget_cached, bundles)
     return PrivacyService(kb, data, audit)
 
 
