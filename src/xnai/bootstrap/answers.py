@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from xnai.config import Settings
-from xnai.domain.bundles import AnswerBundleStore, EncryptedBundleStore
+from xnai.domain.bundles import AnswerBundleStore
 from xnai.domain.layout import DataLayout
 from xnai.domain.ports import Embedder, KeyRing, SignatureVerifier, Signer, StateStore
 from xnai.services.answer_bundles import AnswerBundles, Provenance
 from xnai.services.knowledge import KnowledgeBase
+
+if TYPE_CHECKING:
+    from xnai.adapters.storage.answer_bundles import FileAnswerBundles
 
 
 def build_signer(keyring: KeyRing) -> Signer:
@@ -26,8 +30,9 @@ def public_key_verifier(pem: bytes) -> SignatureVerifier:
     return PublicKeyVerifier(pem)
 
 
-def build_bundle_store(layout: DataLayout, keyring: KeyRing) -> EncryptedBundleStore:
-    """Bundles under ``<data_dir>/answers``, encrypted with the user_data key."""
+def build_bundle_store(layout: DataLayout, keyring: KeyRing) -> FileAnswerBundles:
+    """Bundles under ``<data_dir>/answers``, encrypted with the user_data key (a key
+    rotation rewrites them)."""
     from xnai.adapters.storage.answer_bundles import FileAnswerBundles
 
     return FileAnswerBundles(layout.answers, keyring)

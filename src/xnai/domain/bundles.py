@@ -16,7 +16,6 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Protocol, runtime_checkable
 
 from xnai.domain.errors import MalformedBundleError
-from xnai.domain.keys import Reencryptable
 
 BUNDLE_FORMAT = "xnai-answer-bundle"
 BUNDLE_VERSION = 1
@@ -152,11 +151,6 @@ class AnswerBundleStore(Protocol):
     def forget_user(self, user_id: str) -> int:
         """Delete every bundle kept for ``user_id``; how many went."""
         ...
-
-
-@runtime_checkable
-class EncryptedBundleStore(AnswerBundleStore, Reencryptable, Protocol):
-    """A bundle store that a key rotation rewrites under the new key."""
 
 
 def parse_bundle(data: bytes | str) -> AnswerBundle:
