@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Protocol
 
 import pytest
@@ -90,6 +91,17 @@ class AnswerBundleStoreContract:
         assert store.get(ALICE, FIRST) is None and store.of_user(ALICE) == []
         assert [b.answer_id for b in store.of_user(BOB)] == ["3" * 32]
         assert store.forget_user(ALICE) == 0
+
+    def test_purging_deletes_the_bundles_made_before_the_cutoff_of_every_user(
+        self, store: AnswerBundleStore
+    ) -> None:
+        store.put(ALICE, sample_bundle(FIRST, when="2026-01-01T00:00:00+00:00"))
+        store.put(BOB, sample_bundle("3" * 32, when="2026-01-02T00:00:00"))  # no zone: UTC
+        store.put(ALICE, sample_bundle(SECOND, when="2026-12-01T00:00:00+00:00"))
+        assert store.purge_before(datetime(2026, 6, 1, tzinfo=UTC)) == 2
+        assert [b.answer_id for b in store.of_user(ALICE)] == [SECOND]
+        assert store.of_user(BOB) == []
+        assert store.purge_before(datetime(2026, 6, 1, tzinfo=UTC)) == 0
 
     def test_putting_an_id_again_replaces_it(self, store: AnswerBundleStore) -> None:
         store.put(ALICE, sample_bundle(FIRST, answer="first"))

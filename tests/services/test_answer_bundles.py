@@ -414,6 +414,18 @@ def test_erasing_a_user_deletes_the_bundles_of_their_answers(container: Containe
     assert container.answer_bundles.bundle_for(theirs.answer_id, bob.user_id).answer
 
 
+def test_the_retention_job_purges_bundles_past_the_period(container: Container) -> None:
+    seed(container)
+    victor = principal_of(container, "victor")
+    asked = container.ask.ask(Question("How fast does the coolant pump run?"), Asker(victor, "api"))
+    answer = asked.complete()
+    assert container.retention.run().answer_bundles_purged == 0  # within the period
+    container.retention.days = -1  # a cutoff tomorrow: everything is past it
+    assert container.retention.run().answer_bundles_purged == 1
+    with pytest.raises(NotFoundError):
+        container.answer_bundles.bundle_for(answer.answer_id, victor.user_id)
+
+
 # -- pieces ---------------------------------------------------------------------------------------
 
 

@@ -83,15 +83,21 @@ def forget_cached_answers(answers: AnswerService) -> Callable[[], int]:
 
 
 def build_retention(
-    settings: Settings, kb: KnowledgeBase, auth: AuthService, audit: AuditSink, state: StateStore
+    settings: Settings,
+    kb: KnowledgeBase,
+    auth: AuthService,
+    audit: AuditSink,
+    state: StateStore,
+    bundles: AnswerBundles | None = None,
 ) -> RetentionJob:
-    """The retention job over documents, credentials and the audit log."""
+    """The retention job over documents, credentials, the audit log and answer bundles."""
     return RetentionJob(
         kb,
         settings.enterprise.compliance.data_retention_days,
         audit,
         purge_credentials=auth.purge_stale,
         trim_audit=audit.trim if isinstance(audit, Auditor) else lambda _cutoff: 0,
+        purge_answers=bundles.purge_before if bundles is not None else lambda _cutoff: 0,
         remember=partial(state.set, "last_run:retention"),
     )
 

@@ -141,7 +141,7 @@ def build(settings: Settings) -> Container:
     checkpoints = build_checkpoints(settings, cache)
     forget_cached = forget_cached_answers(answers)
     rotation = key_rotation(settings, keyring, stores, kb.store, audit)
-    retention = build_retention(settings, kb, auth, audit, state)
+    retention = build_retention(settings, kb, auth, audit, state, bundles)
     compliance = build_compliance(
         settings,
         keyring=keyring,

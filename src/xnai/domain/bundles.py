@@ -12,7 +12,8 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from typing import Any, Protocol, runtime_checkable
 
 from xnai.domain.errors import MalformedBundleError
@@ -94,7 +95,7 @@ class AnswerBundle:
     prompt_template_version: str
     retrieval: Mapping[str, Setting] | None  # None: answered without retrieval
     signature: Signature | None = None
-    version: int = field(default=BUNDLE_VERSION)
+    version: int = BUNDLE_VERSION
 
     def unsigned(self) -> dict[str, Any]:
         """Every field but the signature, JSON-ready: what the signature covers."""
@@ -130,6 +131,14 @@ class AnswerBundle:
         """This bundle with ``signature``."""
         return replace(self, signature=signature)
 
+    def made_before(self, cutoff: datetime) -> bool:
+        """True when the bundle was made before ``cutoff`` (a time without a zone is UTC)."""
+        try:
+            made = datetime.fromisoformat(self.created_at)
+        except ValueError:
+            return False
+        return (made if made.tzinfo else made.replace(tzinfo=UTC)) < cutoff
+
 
 @runtime_checkable
 class AnswerBundleStore(Protocol):
@@ -150,6 +159,10 @@ class AnswerBundleStore(Protocol):
 
     def forget_user(self, user_id: str) -> int:
         """Delete every bundle kept for ``user_id``; how many went."""
+        ...
+
+    def purge_before(self, cutoff: datetime) -> int:
+        """Delete every bundle made before ``cutoff``, whoever asked; how many went."""
         ...
 
 

@@ -319,3 +319,7 @@ class AnswerBundles:
     def forget_user(self, user_id: str) -> int:
         """Delete every bundle kept for ``user_id``; how many went."""
         return self.store.forget_user(user_id)
+
+    def purge_before(self, cutoff: datetime) -> int:
+        """Delete every bundle made before ``cutoff`` (the retention period); how many."""
+        return self.store.purge_before(cutoff)

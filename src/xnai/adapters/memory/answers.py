@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import threading
+from datetime import datetime
 
 from xnai.adapters.memory.keys import MemoryKeyRing
-from xnai.adapters.storage.answer_bundles import record_bundle, record_bytes
+from xnai.adapters.storage.answer_bundles import read_record, record_bundle, record_bytes
 from xnai.domain.bundles import AnswerBundle
+from xnai.domain.errors import IntegrityError
 from xnai.domain.keys import USER_DATA
 from xnai.domain.ports import KeyRing
 
@@ -50,6 +52,24 @@ class MemoryAnswerBundles:
             for key in gone:
                 del self._tokens[key]
         return len(gone)
+
+    def purge_before(self, cutoff: datetime) -> int:
+        """Delete every bundle made before ``cutoff``; how many went."""
+        with self._lock:
+            keys = list(self._tokens)
+        gone = 0
+        for key in keys:
+            token = self._tokens.get(key)
+            if token is None:
+                continue
+            try:
+                _, bundle = read_record(self.keyring.decrypt(USER_DATA, token), key[1])
+            except IntegrityError:
+                continue  # left in place, as the file store leaves an unreadable file
+            if bundle.made_before(cutoff):
+                with self._lock:
+                    gone += self._tokens.pop(key, None) is not None
+        return gone
 
     def reencrypt(self) -> int:
         """Rewrite every record under the ring's current key."""

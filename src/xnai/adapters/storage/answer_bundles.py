@@ -13,10 +13,12 @@ import contextlib
 import fcntl
 import hashlib
 import json
+import logging
 import os
 import re
 import shutil
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +27,8 @@ from xnai.domain.bundles import AnswerBundle, bundle_from
 from xnai.domain.errors import IntegrityError, MalformedBundleError
 from xnai.domain.keys import USER_DATA
 from xnai.domain.ports import KeyRing
+
+log = logging.getLogger("xnai.storage")
 
 ANSWER_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 SUFFIX = ".json"
@@ -40,15 +44,19 @@ def record_bytes(user_id: str, bundle: AnswerBundle) -> bytes:
     return json.dumps({"user_id": user_id, "bundle": bundle.as_dict()}).encode("utf-8")
 
 
-def record_bundle(plain: bytes, user_id: str, where: str) -> AnswerBundle | None:
-    """The bundle of a decrypted record when ``user_id`` asked it; IntegrityError when the
-    record is not one this store wrote."""
+def read_record(plain: bytes, where: str) -> tuple[str, AnswerBundle]:
+    """The asker and the bundle of a decrypted record; IntegrityError when the record is
+    not one this store wrote."""
     try:
         record: Any = json.loads(plain)
-        owner, body = record["user_id"], record["bundle"]
-        bundle = bundle_from(body)
+        return str(record["user_id"]), bundle_from(record["bundle"])
     except (ValueError, KeyError, TypeError, MalformedBundleError) as exc:
         raise IntegrityError(f"{where}: not a stored answer bundle ({exc})") from None
+
+
+def record_bundle(plain: bytes, user_id: str, where: str) -> AnswerBundle | None:
+    """The bundle of a decrypted record when ``user_id`` asked it, else None."""
+    owner, bundle = read_record(plain, where)
     return bundle if owner == user_id else None
 
 
@@ -92,17 +100,35 @@ class FileAnswerBundles:
             shutil.rmtree(folder, ignore_errors=True)
         return count
 
+    def purge_before(self, cutoff: datetime) -> int:
+        """Delete every bundle made before ``cutoff``; how many went. A file that cannot be
+        read is left in place and logged."""
+        gone = 0
+        with self._locked(fcntl.LOCK_SH):
+            for path in self._all_files():
+                try:
+                    _, bundle = read_record(self._decrypt(path), str(path))
+                except (IntegrityError, FileNotFoundError) as exc:
+                    log.warning("answer bundle left in place: %s", exc)
+                    continue
+                if bundle.made_before(cutoff):
+                    path.unlink(missing_ok=True)
+                    gone += 1
+        return gone
+
     def reencrypt(self) -> int:
         """Rewrite every bundle under the ring's current key (no writer meanwhile)."""
         count = 0
         with self._locked(fcntl.LOCK_EX):
-            for path in sorted(self.folder.glob(f"*/*{SUFFIX}")):
-                if path.name.startswith(TMP_MARK):
-                    continue
+            for path in self._all_files():
                 plain = self._decrypt(path)
                 atomic_write_bytes(path, self.keyring.encrypt(USER_DATA, plain))
                 count += 1
         return count
+
+    def _all_files(self) -> list[Path]:
+        found = sorted(self.folder.glob(f"*/*{SUFFIX}"))
+        return [p for p in found if not p.name.startswith(TMP_MARK)]
 
     def _path(self, user_id: str, answer_id: str) -> Path | None:
         if not ANSWER_ID.match(answer_id):
