@@ -30,10 +30,12 @@ def test_privileged_requests_get_503_and_change_nothing_when_audit_cannot_be_wri
     client: TestClient, seeded: Container, audit_dir: DataLayout
 ) -> None:
     doc = next(iter(seeded.kb.snapshot.documents.values()))
+    carol = {"username": "carol", "password": PASSWORD}
+    assert client.post("/v1/users", json=carol).status_code == 201  # grants name accounts
     grants = seeded.access.store.get("default")
     with unwritable(audit_dir.audit):
         assert_503(client.post("/v1/users", json={"username": "bob", "password": PASSWORD}))
-        assert_503(client.post("/v1/collections/default/grant", json={"users": ["bob"]}))
+        assert_503(client.post("/v1/collections/default/grant", json={"users": ["carol"]}))
         assert_503(client.delete(f"/v1/documents/{doc.doc_id}"))
         assert client.get("/health").status_code == 200
     assert seeded.auth.repo.user_by_name("bob") is None

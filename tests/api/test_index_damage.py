@@ -12,6 +12,7 @@ from tests.conftest import make_settings
 from tests.index_damage import generation_dir, overwrite_4k
 from xnai.api.app import create_app
 from xnai.bootstrap import Container, build
+from xnai.domain.rbac import Role
 
 MakeContainer = Callable[..., Container]
 
@@ -31,8 +32,9 @@ def restarted(make_container: MakeContainer) -> Iterator[Container]:
 
 
 def test_ready_is_not_ready_when_vector_file_is_damaged(restarted: Container) -> None:
+    headers = bearer(token_for(restarted, "monitor", Role.SYSTEM))  # details need read:metrics
     with TestClient(create_app(restarted, warm=False)) as tc:
-        r = tc.get("/ready")
+        r = tc.get("/ready", headers=headers)
     assert r.status_code == 503
     index = r.json()["components"]["index"]
     assert index["status"] == "error" and index["ready"] is False

@@ -465,3 +465,24 @@ def test_the_prompt_template_version_changes_with_the_templates() -> None:
 
 
 PINNED_DIGEST = "c0dd9b90ac12e0fb"
+
+
+@pytest.mark.parametrize("backend", ["llama_cpp", "llama_server"])
+def test_the_model_file_digest_is_computed_once_and_remembered(
+    tmp_path: Path, backend: str
+) -> None:
+    from tests.conftest import make_settings
+    from xnai.adapters.memory import MemoryStateStore
+    from xnai.bootstrap.answers import model_sha256
+
+    gguf = tmp_path / "model.gguf"
+    gguf.write_bytes(b"GGUF" + b"\x00" * 1000)
+    settings = make_settings(tmp_path / "data", models={"llm_backend": backend, "llm_path": gguf})
+    state = MemoryStateStore()
+    digest = model_sha256(settings, state)
+    assert digest() == hashlib.sha256(gguf.read_bytes()).hexdigest()
+    assert state.get("model_sha256")["sha256"] == digest()
+    gguf.write_bytes(b"GGUF" + b"\x01" * 2000)  # another file: hashed again
+    assert model_sha256(settings, state)() == hashlib.sha256(gguf.read_bytes()).hexdigest()
+    fake = make_settings(tmp_path / "data", models={"llm_backend": "fake"})
+    assert model_sha256(fake, state)() is None

@@ -86,7 +86,7 @@ def people(trail: AuditTrail) -> People:
     token = auth.login("alice", PASSWORD).token
     alice = auth.authenticate(token).principal
     record, _ = auth.create_api_key(alice, "reports")
-    auth.begin_mfa_enrolment(alice)  # a secret waiting for its first code
+    auth.begin_mfa_enrolment(alice, PASSWORD)  # a secret waiting for its first code
     return People(auth, clock, alice, record.key_id)
 
 

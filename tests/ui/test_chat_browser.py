@@ -369,7 +369,8 @@ def test_hostile_titles_and_answers_render_as_inert_text(watched: Watched) -> No
     sign_in(w, "alice")
     send(w, "What is in the zebra archive? xss")
     text = last_reply(w, "Sources:")
-    assert "[x](javascript" in text and "![t](http://203.0.113.1/x.png)" in text
+    assert "[x](javascript:alert(1))" in text  # a refused link stays visible as text
+    assert "t (http://203.0.113.1/x.png)" in text  # an image becomes its alt text and address
     assert "<img src=x onerror=alert(2)>" in text
     message = w.page.locator("[data-step-type=assistant_message]").last
     assert message.locator("img").count() == 1  # the assistant's avatar, nothing else

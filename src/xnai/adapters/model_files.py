@@ -187,7 +187,7 @@ def _existing_is_good(spec: Preset, target: Path, *, verify: bool) -> bool:
 class FileDigest:
     """The sha256 of one model file, computed once per content and remembered.
 
-    A file's digest is kept with its size and modification time, in memory and in
+    A file's digest is kept with its size, modification time and inode, in memory and in
     ``remember`` (a StateStore) across processes, so the file is read whole only when it
     changed. An assembled preset of its pinned size has its pinned sha256: ``assemble``
     checked it when it wrote the file. None when the file does not exist (yet).
@@ -208,7 +208,7 @@ class FileDigest:
             st = self.path.stat()
         except FileNotFoundError:
             return None
-        stamp: list[Any] = [str(self.path), st.st_size, st.st_mtime_ns]
+        stamp: list[Any] = [str(self.path), st.st_size, st.st_mtime_ns, st.st_ino]
         if self._memo is not None and self._memo[0] == stamp:
             return self._memo[1]
         digest = self._known(stamp, st.st_size) or self._hashed(stamp)

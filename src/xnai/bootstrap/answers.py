@@ -42,7 +42,7 @@ def model_sha256(settings: Settings, state: StateStore) -> Callable[[], str | No
     """The sha256 of the configured GGUF file, computed when first needed and remembered;
     None for a model without a local file (an OpenAI-compatible server, the fake)."""
     m = settings.models
-    if m.llm_backend != "llama_cpp":
+    if m.llm_backend not in ("llama_cpp", "llama_server"):  # no local model file
         return lambda: None
     from xnai.adapters.model_files import FileDigest, get_preset
     from xnai.adapters.model_files import model_path as preset_path
