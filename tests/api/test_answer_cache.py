@@ -217,10 +217,13 @@ def test_users_with_different_scopes_never_share_an_entry(
     assert all(SECRET in json.dumps(a["sources"]) for a in answers["alice"])
     assert all("900 rpm" in a["response"] for a in answers["alice"])
     assert all("1450 rpm" in a["response"] for a in answers["bob"])
+    # The same answer, given twice: each time with its own signed bundle.
     assert answers["alice"][0] == {
         **answers["alice"][1],
         "metadata": answers["alice"][0]["metadata"],
+        "answer_id": answers["alice"][0]["answer_id"],
     }
+    assert answers["alice"][0]["answer_id"] != answers["alice"][1]["answer_id"]
     assert answers["bob"][0]["sources"] == answers["bob"][1]["sources"]
 
 

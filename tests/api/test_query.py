@@ -11,7 +11,7 @@ def test_query_answers_with_numbered_citations(client: TestClient) -> None:
     r = client.post("/v1/query", json={"query": "At what rpm does the coolant pump run?"})
     assert r.status_code == 200
     body = r.json()
-    assert set(body) == {"response", "sources", "metadata"}
+    assert set(body) == {"answer_id", "response", "sources", "metadata"}
     assert "1450 rpm" in body["response"]
     top = body["sources"][0]
     assert top["number"] == 1

@@ -268,6 +268,30 @@ def test_a_signed_in_user_gets_a_streamed_answer_with_numbered_sources(
     w.assert_clean()
 
 
+def test_an_answer_offers_its_signed_bundle_for_download(watched: Watched) -> None:
+    from xnai.adapters.security.keyring import FernetKeyRing
+    from xnai.adapters.security.signing import Ed25519Signer
+    from xnai.domain.bundles import parse_bundle
+    from xnai.services.answer_bundles import signature_problem
+
+    w = watched
+    sign_in(w, "victor")
+    text = ask(w, QUESTION, "Sources: [1]")
+    link = messages(w).last.get_by_text("answer-bundle.json")
+    expect(link).to_be_visible()
+    with w.page.expect_download() as download:
+        link.click()
+    saved = w.server.root / "downloaded-bundle.json"
+    download.value.save_as(saved)
+    bundle = parse_bundle(saved.read_bytes())
+    assert ANSWER in bundle.answer and ANSWER in text
+    assert [c.source for c in bundle.citations] == ["upload:architecture.md"]
+    ring = FernetKeyRing.open(w.server.root / "data" / "keys" / "master.key")
+    assert signature_problem(bundle, Ed25519Signer(ring)) == ""
+    w.shot("chat-answer-bundle")
+    w.assert_clean()
+
+
 def test_commands_stats_retrieval_off_and_on_reset_help_and_curate(watched: Watched) -> None:
     w = watched
     sign_in(w, "alice")

@@ -267,6 +267,32 @@ class Sealer(Protocol):
 
 
 @runtime_checkable
+class SignatureVerifier(Protocol):
+    """Checks signatures of one algorithm."""
+
+    algorithm: str
+
+    def verify(self, data: bytes, signature: bytes, key_id: str) -> bool:
+        """True when ``signature`` was made over ``data`` with the key ``key_id``; False when
+        either was altered or the key is unknown (never raises for bad input)."""
+        ...
+
+
+@runtime_checkable
+class Signer(SignatureVerifier, Protocol):
+    """Signs with the installation's current key; verifies with any key it still holds."""
+
+    def sign(self, data: bytes) -> tuple[str, bytes]:
+        """(key id, signature) of ``data`` under the current key."""
+        ...
+
+    def public_key(self, key_id: str | None = None) -> str | None:
+        """The PEM public key of ``key_id`` (default: the current key); None when the key
+        is unknown or the algorithm has no public key."""
+        ...
+
+
+@runtime_checkable
 class KeyRing(Protocol):
     """Keys derived per context (user_data, system_config, audit_logs, ai_models).
 

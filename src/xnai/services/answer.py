@@ -34,6 +34,10 @@ PLAIN_PROMPT = (
 # citation markers; markers they do write ([n]) are honoured by ``cited``.
 ANSWER_INSTRUCTION = "Answer in one or two full sentences using only the sources."
 
+# Recorded in every answer bundle: raise it whenever the prompts or the way the sources are
+# quoted change (a test pins the digest of the templates to this version).
+PROMPT_TEMPLATE_VERSION = "1"
+
 _CITE = re.compile(r"\[(\d{1,3})\]")
 _WORD = re.compile(r"\w+")
 

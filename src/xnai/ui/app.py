@@ -34,7 +34,7 @@ from xnai.domain.models import Citation
 from xnai.domain.rbac import Permission, Principal
 from xnai.services.voice import speakable, wav_bytes
 from xnai.ui import commands
-from xnai.ui.chat import Conversation, friendly_error
+from xnai.ui.chat import Conversation, Reply, friendly_error
 from xnai.ui.files import read_upload, upload_name
 from xnai.ui.login import (
     CLIENT_ADDRESS,
@@ -56,6 +56,7 @@ UTTERANCES = "xnai_utterances"
 VOICE_LOCK = "xnai_voice_lock"
 LISTENING = "xnai_listening"
 CODE_ATTEMPTS = 3
+BUNDLE_FILE = "answer-bundle.json"
 
 
 class ChatHandlers:
@@ -171,7 +172,9 @@ class ChatHandlers:
             return
         final = reply.answer.text if reply.answer is not None else text
         msg.content = _join(safe_markdown(final), _sources_line(reply.cited))
-        msg.elements = _source_elements(reply.cited)  # type: ignore[assignment]
+        elements: list[Any] = _source_elements(reply.cited)
+        elements += await _bundle_element(conversation, reply)
+        msg.elements = elements
         await msg.send()
         await self.speak(conversation, final, msg)
 
@@ -489,6 +492,19 @@ def _source_elements(citations: tuple[Citation, ...]) -> list[cl.Text]:
         cl.Text(name=f"[{c.number}]", content=citation_markdown(c), display="side")
         for c in citations
     ]
+
+
+async def _bundle_element(conversation: Conversation, reply: Reply) -> list[cl.File]:
+    """The answer's signed bundle as a file to download (none when it has none)."""
+    try:
+        bundle = await asyncio.to_thread(conversation.bundle_json, reply.answer)
+    except XnaiError as exc:
+        log.warning("the answer bundle is not offered: %s", exc)
+        return []
+    if bundle is None:
+        return []
+    content = bundle.encode("utf-8")
+    return [cl.File(name=BUNDLE_FILE, content=content, mime="application/json", display="inline")]
 
 
 def _outcome(report: Any) -> str:
