@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from types import MappingProxyType
+from typing import Any, Protocol, Required, TypedDict, Unpack, runtime_checkable
 
 from xnai.domain.access import RowFilter
 from xnai.domain.models import ChatMessage, Chunk, Document, LoadedDocument
@@ -320,22 +321,36 @@ class KeyRing(Protocol):
         ...
 
 
+class EventFields(TypedDict, total=False):
+    """What an audit event says besides its type, in every sink alike."""
+
+    action: Required[str]
+    resource: str
+    user_id: str | None
+    success: bool
+    severity: str
+    source_ip: str | None
+    details: Mapping[str, Any] | None
+
+
+# What a sink stores for a field the caller left out.
+EVENT_DEFAULTS: Mapping[str, Any] = MappingProxyType(
+    {
+        "resource": "",
+        "user_id": None,
+        "success": True,
+        "severity": "info",
+        "source_ip": None,
+        "details": None,
+    }
+)
+
+
 @runtime_checkable
 class AuditSink(Protocol):
     """Where services report security-relevant events (the audit trail)."""
 
-    def record(
-        self,
-        event_type: str,
-        *,
-        action: str,
-        resource: str = "",
-        user_id: str | None = None,
-        success: bool = True,
-        severity: str = "info",
-        source_ip: str | None = None,
-        details: dict[str, Any] | None = None,
-    ) -> None:
+    def record(self, event_type: str, **fields: Unpack[EventFields]) -> None:
         """Append one event; raise only when the trail cannot be written."""
         ...
 

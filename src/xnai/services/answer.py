@@ -172,6 +172,21 @@ class AnswerService:
         citations: Sequence[Citation],
     ) -> None:
         """One audit event per retrieval: who saw which chunks (the sink hashes the query)."""
+        chunk_ids = [c.chunk_id for c in citations]
+        doc_ids = list(dict.fromkeys(c.doc_id for c in citations))
+        self.record_query(query, scope, mode, chunk_ids, doc_ids)
+
+    def record_query(
+        self,
+        query: str,
+        scope: AccessScope,
+        mode: SearchMode | None,
+        chunk_ids: list[str],
+        doc_ids: list[str],
+        **extra: str,
+    ) -> None:
+        """The ``query`` audit event of chunks shown to ``scope``'s user, with ``extra``
+        details."""
         if self.audit is None:
             return
         self.audit.record(
@@ -180,10 +195,11 @@ class AnswerService:
             user_id=scope.user_id,
             resource="retrieval",
             details={
-                "chunk_ids": [c.chunk_id for c in citations],
-                "doc_ids": list(dict.fromkeys(c.doc_id for c in citations)),
+                "chunk_ids": chunk_ids,
+                "doc_ids": doc_ids,
                 "mode": (mode or self.policy.mode).value,
                 "query": query,
+                **extra,
             },
         )
 

@@ -211,10 +211,8 @@ class ChatHandlers:
         await self.answer(conversation, arg, retrieval=True)
 
     async def _rag(self, conversation: Conversation, arg: str) -> None:
-        on = commands.switch(arg)
+        on = await _switch(arg, "Retrieval is", conversation.rag, "/rag")
         if on is None:
-            state = "on" if conversation.rag else "off"
-            await _say(f"Retrieval is {state}. Usage: `/rag on` or `/rag off`.")
             return
         conversation.rag = on
         if on:
@@ -253,10 +251,8 @@ class ChatHandlers:
         await _say(f"Files you drop into the chat now go into **{escape_text(arg)}**.")
 
     async def _voice(self, conversation: Conversation, arg: str) -> None:
-        on = commands.switch(arg)
+        on = await _switch(arg, "Spoken answers are", conversation.voice, "/voice")
         if on is None:
-            state = "on" if conversation.voice else "off"
-            await _say(f"Spoken answers are {state}. Usage: `/voice on` or `/voice off`.")
             return
         if on and await _loaded(_speech_out(self.c)) is None:
             await _say(escape_text(UNAVAILABLE))
@@ -462,6 +458,16 @@ async def _loaded(engine: Any) -> Any:
 
 async def _say(markdown: str) -> None:
     await cl.Message(content=markdown).send()
+
+
+async def _switch(arg: str, setting: str, current: bool, command: str) -> bool | None:
+    """The on/off that ``arg`` asks for; None, after saying how ``setting`` stands and how to
+    switch it, when ``arg`` is neither."""
+    on = commands.switch(arg)
+    if on is None:
+        state = "on" if current else "off"
+        await _say(f"{setting} {state}. Usage: `{command} on` or `{command} off`.")
+    return on
 
 
 def _join(*parts: str) -> str:

@@ -14,7 +14,6 @@ count tokens; generation calls the engine directly.
 from __future__ import annotations
 
 import json
-import os
 import queue
 import secrets
 import shutil
@@ -27,7 +26,7 @@ from typing import Any
 
 import httpx
 
-from xnai.adapters.optional import optional_import
+from xnai.adapters.llm.ggml import import_runtime, model_file
 from xnai.domain.errors import ModelError, ModelUnavailableError
 from xnai.domain.models import ChatMessage
 
@@ -39,11 +38,8 @@ _STOP_WAIT_S = 60.0
 
 
 def _import_xllamacpp() -> ModuleType:
-    """Import xllamacpp on first use, after choosing how its idle threads wait."""
-    # The same reason as for llama-cpp-python: spinning OpenMP threads collapse generation
-    # when anything else wants a core. A value the user set wins.
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    return optional_import(
+    """Import xllamacpp on first use."""
+    return import_runtime(
         "xllamacpp",
         feature="the llama.cpp server backend (several answers at once)",
         package="xllamacpp",
@@ -65,9 +61,7 @@ class LlamaServerChatModel:
         n_batch: int = 512,
         seed: int = 0,
     ) -> None:
-        path = Path(path)
-        if not path.is_file():
-            raise ModelUnavailableError(f"model file not found: {path}")
+        path = model_file(path)
         if parallel < 1:
             raise ValueError("parallel must be >= 1")
         self.name = path.stem
