@@ -159,12 +159,17 @@ class ChatHandlers:
             return
         msg = cl.Message(content="")
         text = ""
+        # Where the answer will come from, shown as soon as retrieval is done: the model
+        # still has to read the prompt, which takes seconds on a CPU.
+        reading = reading_line(reply.citations)
+        if reading:
+            await msg.stream_token(reading, is_sequence=True)
         try:
             async for piece in drain(reply):
                 text += piece
                 # The whole text each time: a link or image must never render, not even
                 # while its closing parenthesis is still to come.
-                await msg.stream_token(safe_markdown(text), is_sequence=True)
+                await msg.stream_token(_join(safe_markdown(text), reading), is_sequence=True)
         except Exception as exc:
             conversation.stats.failed += 1
             msg.content = _join(safe_markdown(text), escape_text(friendly_error(exc)))
@@ -479,6 +484,14 @@ def _welcome(principal: Principal) -> str:
         f"Signed in as **{escape_text(principal.username)}** ({principal.role.value}). "
         "Ask a question about your library, or type `/help` for the commands."
     )
+
+
+def reading_line(citations: tuple[Citation, ...]) -> str:
+    """The sources an answer is being written from, numbered, titles shown as text."""
+    if not citations:
+        return ""
+    titles = ((c.number, " ".join(c.title.split())) for c in citations)  # one line each
+    return "Reading: " + ", ".join(f"[{n}] {escape_text(title)}" for n, title in titles)
 
 
 def _sources_line(citations: tuple[Citation, ...]) -> str:
