@@ -44,7 +44,7 @@ from xnai.ui.login import (
     LoginRefused,
     Logins,
 )
-from xnai.ui.render import citation_markdown, escape_text, safe_markdown
+from xnai.ui.render import citation_markdown, escape_text, reading_line, safe_markdown
 from xnai.ui.streaming import drain
 from xnai.ui.tickets import TicketSealer
 from xnai.ui.voice import AUDIO_SAMPLE_RATE, UNAVAILABLE, Utterances, speech_at
@@ -484,14 +484,6 @@ def _welcome(principal: Principal) -> str:
         f"Signed in as **{escape_text(principal.username)}** ({principal.role.value}). "
         "Ask a question about your library, or type `/help` for the commands."
     )
-
-
-def reading_line(citations: tuple[Citation, ...]) -> str:
-    """The sources an answer is being written from, numbered, titles shown as text."""
-    if not citations:
-        return ""
-    titles = ((c.number, " ".join(c.title.split())) for c in citations)  # one line each
-    return "Reading: " + ", ".join(f"[{n}] {escape_text(title)}" for n, title in titles)
 
 
 def _sources_line(citations: tuple[Citation, ...]) -> str:
