@@ -255,7 +255,8 @@ def test_a_signed_in_user_gets_a_streamed_answer_with_numbered_sources(
     # Streamed: the page got the answer in many growing pieces, not all at once.
     streamed = stream_frames(w)[before:]
     assert len(streamed) >= 5, streamed
-    assert "[1]" not in streamed[0] and "committed" not in streamed[0]
+    # Sources first: the first frame names what the model reads, before any answer text.
+    assert "Reading: [1] Architecture" in streamed[0] and "committed" not in streamed[0]
     # The numbered source opens the quoted passage with its title and file.
     w.page.locator(
         "[data-step-type=assistant_message] a.element-link", has_text="[1]"

@@ -236,6 +236,19 @@ def _label(mode: SearchMode | None) -> str | None:
     return mode.value if mode else None
 
 
+def sources_json(asked: Asked, seconds: float) -> dict[str, Any]:
+    """The JSON form of the sources a question's answer may cite, known ``seconds`` after
+    it was asked (before generation starts)."""
+    return {
+        "sources": [c.as_dict() for c in asked.citations],
+        "metadata": {
+            "processing_time": round(seconds, 4),
+            "retrieval_ms": round(asked.prepared.retrieval_ms, 2),
+            "grounded": asked.prepared.grounded,
+        },
+    }
+
+
 def answer_json(answer: Answer, seconds: float) -> dict[str, Any]:
     """The JSON form of an answer that took ``seconds`` to produce."""
     return {

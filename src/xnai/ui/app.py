@@ -44,7 +44,7 @@ from xnai.ui.login import (
     LoginRefused,
     Logins,
 )
-from xnai.ui.render import citation_markdown, escape_text, safe_markdown
+from xnai.ui.render import citation_markdown, escape_text, reading_line, safe_markdown
 from xnai.ui.streaming import drain
 from xnai.ui.tickets import TicketSealer
 from xnai.ui.voice import AUDIO_SAMPLE_RATE, UNAVAILABLE, Utterances, speech_at
@@ -159,12 +159,17 @@ class ChatHandlers:
             return
         msg = cl.Message(content="")
         text = ""
+        # Where the answer will come from, shown as soon as retrieval is done: the model
+        # still has to read the prompt, which takes seconds on a CPU.
+        reading = reading_line(reply.citations)
+        if reading:
+            await msg.stream_token(reading, is_sequence=True)
         try:
             async for piece in drain(reply):
                 text += piece
                 # The whole text each time: a link or image must never render, not even
                 # while its closing parenthesis is still to come.
-                await msg.stream_token(safe_markdown(text), is_sequence=True)
+                await msg.stream_token(_join(safe_markdown(text), reading), is_sequence=True)
         except Exception as exc:
             conversation.stats.failed += 1
             msg.content = _join(safe_markdown(text), escape_text(friendly_error(exc)))
