@@ -5,9 +5,6 @@ each outcome has its own message and exit status (0 verified, 2 malformed or unr
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -15,6 +12,7 @@ from click.testing import Result
 from typer.testing import CliRunner
 
 from tests.cli.output import plain
+from tests.cli.process import xnai
 from xnai.cli.main import app
 from xnai.domain.errors import NotFoundError
 
@@ -25,19 +23,6 @@ PUMP = "# Pump\n\nThe coolant pump of reactor seven runs at 1450 rpm.\n"
 
 def invoke(*args: str) -> Result:
     return runner.invoke(app, list(args))
-
-
-def xnai(*args: str) -> subprocess.CompletedProcess[str]:
-    """The real entry point in a child process, as a user runs it."""
-    env = {**os.environ, "COLUMNS": "80", "TERM": "dumb"}
-    return subprocess.run(
-        [sys.executable, "-m", "xnai", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
 
 
 @pytest.fixture
