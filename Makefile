@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 XNAI := $(VENV)/bin/xnai
 # The extras `make install` installs and `make lock` locks (llama is built by install-llama.sh).
-LOCK_EXTRAS := embed faiss bm25 documents postgres ui voice dev
+LOCK_EXTRAS := embed faiss bm25 documents postgres ui voice server dev
 LOCK_VENV ?= .venv-lock
 PIP_TOOLS := pip-tools==7.7.0
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml requirements/build.txt requirements/lock.txt requirements/models.txt requirements/voice.txt scripts/install-llama.sh | sha256sum | cut -c1-12)

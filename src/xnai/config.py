@@ -190,7 +190,7 @@ class Enterprise(Section):
 
 
 class Models(Section):
-    llm_backend: Literal["llama_cpp", "openai", "fake"] = "llama_cpp"
+    llm_backend: Literal["llama_cpp", "llama_server", "openai", "fake"] = "llama_cpp"
     llm_path: Path | None = Field(default=None, description="GGUF file; default: bundled model")
     llm_preset: Literal["qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b", "smollm2-135m"] = (
         "qwen2.5-coder-0.5b"
@@ -224,10 +224,18 @@ class Models(Section):
     max_concurrent_generations: int = Field(
         default=1,
         ge=1,
-        description="answers generated at the same time (1 suits an in-process model on 2 CPUs)",
+        description="answers generated at the same time (1 suits an in-process model on 2 CPUs); "
+        "backend llama_server: the engine's parallel slots, decoded in one batch",
     )
     generation_queue: int = Field(
         default=8, ge=0, description="answers that may wait for a free slot; more get HTTP 429"
+    )
+    max_queue_wait_s: float = Field(
+        default=60.0,
+        gt=0,
+        description="a request waits in the queue only while its expected wait (answers ahead "
+        "of it times the average answer time) fits this; otherwise HTTP 429 with that estimate "
+        "as Retry-After",
     )
     fake_fault_file: Path | None = Field(
         default=None,

@@ -207,3 +207,18 @@ def test_stale_temp_of_a_dead_process_is_removed(
     assemble("tiny", tmp_path)
     assert not dead.exists()
     assert alive.exists()
+
+
+def test_an_assembled_preset_of_its_pinned_size_has_its_pinned_digest(tmp_path: Path) -> None:
+    from xnai.adapters.memory import MemoryStateStore
+    from xnai.adapters.model_files import FileDigest
+
+    data = b"GGUF" + b"p" * 100
+    pinned = Preset("tiny", "tiny.gguf", "tiny", (), size=len(data), sha256="ab" * 32)
+    path = tmp_path / "tiny.gguf"
+    digest = FileDigest(path, pinned=pinned, remember=MemoryStateStore())
+    assert digest() is None  # not assembled yet
+    path.write_bytes(data)
+    assert digest() == "ab" * 32  # trusted as assemble checked it: not read again
+    path.write_bytes(data + b"!")  # another size: hashed
+    assert digest() == hashlib.sha256(data + b"!").hexdigest()

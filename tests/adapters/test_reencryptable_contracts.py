@@ -1,6 +1,6 @@
 """The Reencryptable contract on every store a key rotation rewrites: encrypted files, the
 SQL document repository (SQLite and PostgreSQL), the sealed MFA secrets over each user
-repository, and the in-memory store."""
+repository, the answer bundles (files and memory), and the in-memory store."""
 
 from __future__ import annotations
 
@@ -11,13 +11,21 @@ from pathlib import Path
 
 import pytest
 
+from tests.bundles import sample_bundle
 from tests.contracts.reencryptable_contract import Case, ReencryptableContract
 from tests.contracts.repository_contract import doc
 from tests.identity_fixtures import postgres_available, postgres_database
-from xnai.adapters.memory import MemoryEncryptedStore, MemoryKeyRing, MemoryUserRepository
+from xnai.adapters.memory import (
+    MemoryAnswerBundles,
+    MemoryEncryptedStore,
+    MemoryKeyRing,
+    MemoryUserRepository,
+)
 from xnai.adapters.security.encrypted_files import EncryptedFiles, read_decrypted
+from xnai.adapters.storage.answer_bundles import FileAnswerBundles
 from xnai.adapters.storage.sql import SqlDocumentRepository, sqlite_url
 from xnai.adapters.storage.sql_identity import SqlIdentityRepository
+from xnai.domain.bundles import AnswerBundleStore
 from xnai.domain.identity import User, UserRepository
 from xnai.domain.keys import USER_DATA
 from xnai.domain.rbac import Role
@@ -90,6 +98,18 @@ def mfa_case(repo: UserRepository) -> Case:
     return Case(store, ring, write, read)
 
 
+def bundles_case(ring: MemoryKeyRing, store: AnswerBundleStore) -> Case:
+    def write(values: dict[str, str]) -> None:
+        for key, value in values.items():
+            store.put(f"u-{key}", sample_bundle(key * 32, answer=value))
+
+    def read() -> dict[str, str]:
+        return {key: b.answer for key in "abc" for b in store.of_user(f"u-{key}")}
+
+    assert isinstance(store, FileAnswerBundles | MemoryAnswerBundles)
+    return Case(store, ring, write, read)
+
+
 class TestMemoryContract(ReencryptableContract):
     @pytest.fixture
     def case(self) -> Case:
@@ -100,6 +120,20 @@ class TestEncryptedFilesContract(ReencryptableContract):
     @pytest.fixture
     def case(self, tmp_path: Path) -> Case:
         return files_case(tmp_path)
+
+
+class TestFileAnswerBundlesContract(ReencryptableContract):
+    @pytest.fixture
+    def case(self, tmp_path: Path) -> Case:
+        ring = MemoryKeyRing()
+        return bundles_case(ring, FileAnswerBundles(tmp_path / "answers", ring))
+
+
+class TestMemoryAnswerBundlesContract(ReencryptableContract):
+    @pytest.fixture
+    def case(self) -> Case:
+        ring = MemoryKeyRing()
+        return bundles_case(ring, MemoryAnswerBundles(ring))
 
 
 class TestSqliteDocumentsContract(ReencryptableContract):

@@ -146,9 +146,9 @@ def test_a_hit_streams_as_one_token_and_done_without_the_model(
     r = client.post("/v1/query", json={"query": QUESTION, "stream": True})
     assert r.status_code == 200
     events = sse_events(r.text)
-    assert [kind for kind, _ in events] == ["token", "done"]
-    assert events[0][1]["text"] == first["response"]
-    assert events[1][1]["sources"] == first["sources"]
+    assert [kind for kind, _ in events] == ["sources", "token", "done"]
+    assert events[1][1]["text"] == first["response"]
+    assert events[2][1]["sources"] == first["sources"]
     assert model_calls(cached) == calls
 
 
@@ -217,10 +217,13 @@ def test_users_with_different_scopes_never_share_an_entry(
     assert all(SECRET in json.dumps(a["sources"]) for a in answers["alice"])
     assert all("900 rpm" in a["response"] for a in answers["alice"])
     assert all("1450 rpm" in a["response"] for a in answers["bob"])
+    # The same answer, given twice: each time with its own signed bundle.
     assert answers["alice"][0] == {
         **answers["alice"][1],
         "metadata": answers["alice"][0]["metadata"],
+        "answer_id": answers["alice"][0]["answer_id"],
     }
+    assert answers["alice"][0]["answer_id"] != answers["alice"][1]["answer_id"]
     assert answers["bob"][0]["sources"] == answers["bob"][1]["sources"]
 
 
@@ -257,7 +260,7 @@ def test_a_failed_generation_is_not_cached(cached: Container, client: TestClient
     failing = FakeChatModel(fail_times=1)
     cached.answers.model = failing  # the inner service answers with this model now
     r = client.post("/v1/query", json={"query": QUESTION, "stream": True})
-    assert [kind for kind, _ in sse_events(r.text)] == ["error"]
+    assert [kind for kind, _ in sse_events(r.text)] == ["sources", "error"]
     assert _keys(cached.settings.redis.namespace, "answer:") == []
     ask(client)
     assert len(failing.calls) == 2
@@ -416,7 +419,7 @@ def test_cached_answers_are_served_while_the_model_breaker_is_open(
     # Cached: answered without the model, as JSON, as a stream and in the OpenAI shape.
     assert ask(client)["response"] == first["response"]
     r = client.post("/v1/query", json={"query": QUESTION, "stream": True})
-    assert [kind for kind, _ in sse_events(r.text)] == ["token", "done"]
+    assert [kind for kind, _ in sse_events(r.text)] == ["sources", "token", "done"]
     again = client.post("/v1/chat/completions", json=chat)
     assert again.status_code == 200
     assert again.json()["choices"] == first_chat["choices"]

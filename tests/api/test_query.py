@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import json
+import threading
+from collections.abc import Iterator
+from typing import Any
 
 from fastapi.testclient import TestClient
+
+from xnai.adapters.memory.llm import FakeChatModel
+from xnai.bootstrap import Container
 
 
 def test_query_answers_with_numbered_citations(client: TestClient) -> None:
     r = client.post("/v1/query", json={"query": "At what rpm does the coolant pump run?"})
     assert r.status_code == 200
     body = r.json()
-    assert set(body) == {"response", "sources", "metadata"}
+    assert set(body) == {"answer_id", "response", "sources", "metadata"}
     assert "1450 rpm" in body["response"]
     top = body["sources"][0]
     assert top["number"] == 1
@@ -69,12 +75,44 @@ def test_stream_sends_tokens_then_sources(client: TestClient) -> None:
         assert r.headers["content-type"].startswith("text/event-stream")
         events = parse_sse(r.iter_text())
     kinds = [k for k, _ in events]
+    assert kinds[0] == "sources" and kinds.count("sources") == 1
     assert kinds.count("done") == 1 and kinds[-1] == "done"
     assert kinds.count("token") >= 2
     text = "".join(d["text"] for k, d in events if k == "token")
     done = events[-1][1]
     assert done["response"] == text.strip()
     assert done["sources"][0]["source"] == "/library/reactor.md"
+
+
+def test_stream_sends_the_sources_before_the_model_starts(
+    client: TestClient, container: Container
+) -> None:
+    """The sources event reaches the client while the model still waits to begin: a user
+    sees where the answer will come from before the prompt is read."""
+    gate = threading.Event()
+    seen: list[bool] = []
+
+    class Gated(FakeChatModel):
+        def stream(self, *args: Any, **kwargs: Any) -> Iterator[str]:
+            seen.append(gate.wait(timeout=10))
+            yield from super().stream(*args, **kwargs)
+
+    container.answers.model = Gated()
+    kinds = []
+    with client.stream(
+        "POST", "/v1/query", json={"query": "coolant pump rpm", "stream": True}
+    ) as r:
+        for line in r.iter_lines():
+            if line.startswith("event: "):
+                kinds.append(line[7:])
+            if line.startswith("data: ") and kinds[-1] == "sources":
+                sources = json.loads(line[6:])
+                gate.set()
+    assert seen == [True], "the model started before the client had the sources"
+    assert kinds[0] == "sources" and kinds[-1] == "done"
+    assert sources["sources"][0]["source"] == "/library/reactor.md"
+    assert sources["metadata"]["grounded"] is True
+    assert sources["metadata"]["retrieval_ms"] > 0
 
 
 def parse_sse(chunks: object) -> list[tuple[str, dict]]:

@@ -32,6 +32,7 @@ EXPECTED = {
     ("POST", "/query"): "execute:queries",
     ("POST", "/v1/chat/completions"): "execute:queries",
     ("GET", "/v1/models"): "execute:queries",
+    ("GET", "/v1/answers/{answer_id}/bundle"): "execute:queries",
     ("GET", "/v1/documents"): "read:documents",
     ("POST", "/v1/documents"): "write:documents",
     ("DELETE", "/v1/documents/{doc_id}"): "delete:documents",

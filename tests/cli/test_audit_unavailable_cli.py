@@ -3,30 +3,15 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 from typer.testing import CliRunner
 
 from tests.broken_audit import unwritable
+from tests.cli.process import xnai
 from xnai.cli.main import app
 
 runner = CliRunner()
-
-
-def xnai(*args: str) -> subprocess.CompletedProcess[str]:
-    """The real entry point in a child process, as a user runs it."""
-    env = {**os.environ, "COLUMNS": "80", "TERM": "dumb"}
-    return subprocess.run(
-        [sys.executable, "-m", "xnai", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
 
 
 def test_user_creation_on_the_command_line_is_refused_when_audit_cannot_be_written(

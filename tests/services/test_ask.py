@@ -227,9 +227,10 @@ def test_closing_a_stream_early_frees_its_place_and_reports_nothing(c: Container
 
 def test_answer_json_rounds_once_for_every_entry_point() -> None:
     cite = Citation(1, "d", "c", "T", "/lib/t.txt", 0, 4, 0.5, "text")
-    answer = Answer("It runs.", (cite,), "fake", 12.34567, 89.01234, grounded=True)
+    answer = Answer("It runs.", (cite,), "fake", 12.34567, 89.01234, True, answer_id="a1")
     body = answer_json(answer, 1.234567)
     assert body == {
+        "answer_id": "a1",
         "response": "It runs.",
         "sources": [cite.as_dict()],
         "metadata": {

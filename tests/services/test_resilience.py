@@ -371,6 +371,49 @@ def test_queue_refuses_beyond_its_capacity_and_counts_it() -> None:
     assert metrics.value("xoe_generation_queue_depth") == 2
 
 
+def test_a_request_is_queued_only_while_its_expected_wait_fits() -> None:
+    """Two slots, 2 s an answer, at most 5 s of waiting: requests 1-2 start at once, 3-4
+    wait one round (2 s), 5-6 two rounds (4 s); the seventh would wait 6 s and is refused
+    with that estimate, though the queue still has places."""
+    limiter = GenerationLimiter(2, 10, max_wait_s=5.0, initial_estimate_s=2.0)
+    waits = []
+    held = []
+    for _ in range(6):
+        waits.append(limiter.expected_wait_s())
+        held.append(limiter.admit())
+    assert waits == [0, 0, 2, 2, 4, 4]
+    with pytest.raises(QueueFullError) as info:
+        limiter.admit()
+    assert info.value.retry_after == 6
+    held.pop().release()
+    held.pop().release()  # two fewer ahead: the next one waits 4 s and is queued
+    held.append(limiter.admit())
+    assert limiter.depth == 5
+
+
+def test_retry_after_follows_the_measured_answer_time() -> None:
+    """A full queue's Retry-After is the estimate from the answers' real durations, not a
+    fixed number: slow answers make it longer."""
+    limiter = GenerationLimiter(1, 9, initial_estimate_s=0.01)
+
+    def refused_after() -> int:
+        held = [limiter.admit() for _ in range(10)]
+        try:
+            with pytest.raises(QueueFullError) as info:
+                limiter.admit()
+        finally:
+            for admission in held:
+                admission.release()
+        return info.value.retry_after
+
+    assert refused_after() == 1  # ten rounds of 0.01 s
+    for _ in range(8):  # answers of 0.3 s pull the running average towards 0.3 s
+        with limiter.generation() as slot:
+            slot.ensure()
+            time.sleep(0.3)
+    assert refused_after() >= 3  # ten rounds of at least ~0.29 s
+
+
 def test_an_open_breaker_is_refused_before_the_queue(breaker: CircuitBreaker) -> None:
     limiter = GenerationLimiter(1, 0, precheck=breaker.check)
     trip(breaker)

@@ -33,6 +33,7 @@ def test_documents_past_retention_leave_every_index(
         audit,
         purge_credentials=lambda now: 4 if now == later else -1,
         trim_audit=lambda cutoff: 2 if cutoff == later - timedelta(days=30) else -1,
+        purge_answers=lambda cutoff: 3 if cutoff == later - timedelta(days=30) else -1,
         remember=remembered.append,
         clock=lambda: later,
     )
@@ -40,6 +41,7 @@ def test_documents_past_retention_leave_every_index(
     report = job.run(user_id="u_admin")
     assert len(report.documents_removed) == 1
     assert (report.sessions_purged, report.audit_lines_trimmed) == (4, 2)
+    assert report.answer_bundles_purged == 3 and report.as_dict()["answer_bundles_purged"] == 3
     assert job.overdue() == 0
     snap = services.kb.snapshot
     assert not snap.documents and not snap.chunks and len(snap.vectors) == len(snap.lexical) == 0
@@ -51,6 +53,7 @@ def test_documents_past_retention_leave_every_index(
     assert remembered == [report.ran_at]
     [event] = audit.events
     assert event["event_type"] == "retention" and event["details"]["documents_removed"] == 1
+    assert event["details"]["answer_bundles_purged"] == 3
 
 
 def test_recent_documents_stay(services: MemoryServices, tmp_path: Path) -> None:

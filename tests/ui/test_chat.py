@@ -11,6 +11,7 @@ from tests.api.conftest import FAST_HASHER, password_of, seed
 from xnai.adapters.memory.llm import FakeChatModel, grounded_reply, numbered_sources
 from xnai.adapters.memory.metrics import RecordingMetrics
 from xnai.bootstrap import Container
+from xnai.domain.bundles import parse_bundle
 from xnai.domain.errors import (
     AuthenticationError,
     CircuitOpenError,
@@ -242,3 +243,25 @@ def test_the_chat_refuses_an_overlong_question_and_keeps_its_history_within_the_
         conv.history += [ChatMessage("user", f"u{i}"), ChatMessage("assistant", "ok")]
     finish(conv.ask("next question"))
     assert len(fake(c).calls[-1]) <= MAX_MESSAGES + 1  # the system prompt besides
+
+
+def test_each_answer_offers_its_signed_bundle_to_its_asker(
+    c: Container, chat: Callable[[str], Conversation]
+) -> None:
+    conv = chat("victor")
+    finish(reply := conv.ask("What speed does the coolant pump of reactor seven run at?"))
+    assert reply.answer is not None and reply.answer.answer_id
+    text = conv.bundle_json(reply.answer)
+    assert text is not None
+    bundle = parse_bundle(text)
+    assert bundle.answer == reply.answer.text and bundle.answer_id == reply.answer.answer_id
+    assert c.answer_bundles.verify(bundle).ok
+    conv.rag = False
+    finish(plain := conv.ask("Hello"))
+    assert plain.answer is not None
+    plain_text = conv.bundle_json(plain.answer)
+    assert plain_text is not None and parse_bundle(plain_text).retrieval is None
+    # Another user's conversation never finds it.
+    with pytest.raises(NotFoundError):
+        chat("erin").bundle_json(reply.answer)
+    assert conv.bundle_json(None) is None

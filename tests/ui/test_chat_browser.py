@@ -255,7 +255,8 @@ def test_a_signed_in_user_gets_a_streamed_answer_with_numbered_sources(
     # Streamed: the page got the answer in many growing pieces, not all at once.
     streamed = stream_frames(w)[before:]
     assert len(streamed) >= 5, streamed
-    assert "[1]" not in streamed[0] and "committed" not in streamed[0]
+    # Sources first: the first frame names what the model reads, before any answer text.
+    assert "Reading: [1] Architecture" in streamed[0] and "committed" not in streamed[0]
     # The numbered source opens the quoted passage with its title and file.
     w.page.locator(
         "[data-step-type=assistant_message] a.element-link", has_text="[1]"
@@ -265,6 +266,30 @@ def test_a_signed_in_user_gets_a_streamed_answer_with_numbered_sources(
     expect(w.page.get_by_text("Architecture", exact=True)).to_be_visible()
     expect(w.page.get_by_text("never changes a committed index in place").last).to_be_visible()
     w.shot("chat-cited-answer")
+    w.assert_clean()
+
+
+def test_an_answer_offers_its_signed_bundle_for_download(watched: Watched) -> None:
+    from xnai.adapters.security.keyring import FernetKeyRing
+    from xnai.adapters.security.signing import Ed25519Signer
+    from xnai.domain.bundles import parse_bundle
+    from xnai.services.answer_bundles import signature_problem
+
+    w = watched
+    sign_in(w, "victor")
+    text = ask(w, QUESTION, "Sources: [1]")
+    link = messages(w).last.get_by_text("answer-bundle.json")
+    expect(link).to_be_visible()
+    with w.page.expect_download() as download:
+        link.click()
+    saved = w.server.root / "downloaded-bundle.json"
+    download.value.save_as(saved)
+    bundle = parse_bundle(saved.read_bytes())
+    assert ANSWER in bundle.answer and ANSWER in text
+    assert [c.source for c in bundle.citations] == ["upload:architecture.md"]
+    ring = FernetKeyRing.open(w.server.root / "data" / "keys" / "master.key")
+    assert signature_problem(bundle, Ed25519Signer(ring)) == ""
+    w.shot("chat-answer-bundle")
     w.assert_clean()
 
 

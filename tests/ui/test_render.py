@@ -15,7 +15,7 @@ from markdown_it import MarkdownIt
 
 from tests.ui.markdown_check import dangers
 from xnai.domain.models import Citation
-from xnai.ui.render import citation_markdown, escape_text, safe_markdown
+from xnai.ui.render import citation_markdown, escape_text, reading_line, safe_markdown
 
 HOSTILE = [
     "[x](javascript:alert(1))",
@@ -191,3 +191,17 @@ def test_tables_and_strikethrough_survive_without_links() -> None:
 
 def _citation(text: str) -> Citation:
     return Citation(1, "d1", "c1", text, "upload:a.md", 0, len(text), 0.9, text)
+
+
+@pytest.mark.parametrize("payload", HOSTILE)
+def test_the_reading_line_shows_hostile_titles_as_text(payload: str) -> None:
+    """The sources line shown before the answer streams renders each title as text."""
+    first = Citation(1, "d1", "c1", payload, "upload:a.md", 0, 5, 0.9, "alpha")
+    second = Citation(2, "d2", "c2", "Pumps", "upload:b.md", 0, 5, 0.8, "bravo")
+    line = reading_line((first, second))
+    html = render(line)
+    assert active(html) == [], html
+    assert html_lib.unescape(re.sub(r"<[^>]+>", "", html)).strip() == (
+        f"Reading: [1] {' '.join(payload.split())}, [2] Pumps"
+    )
+    assert reading_line(()) == ""

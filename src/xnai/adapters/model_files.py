@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from xnai.adapters.bundled import (
     BLOCK_SIZE,
@@ -20,10 +21,12 @@ from xnai.adapters.bundled import (
     write_checked,
 )
 from xnai.domain.errors import ModelError
+from xnai.domain.ports import StateStore
 
 __all__ = [
     "BLOCK_SIZE",
     "DEFAULT_PRESET",
+    "FileDigest",
     "PRESETS",
     "Part",
     "Preset",
@@ -179,3 +182,50 @@ def _existing_is_good(spec: Preset, target: Path, *, verify: bool) -> bool:
     if not verify or spec.sha256 is None:
         return True
     return hash_file(target) == spec.sha256
+
+
+class FileDigest:
+    """The sha256 of one model file, computed once per content and remembered.
+
+    A file's digest is kept with its size, modification time and inode, in memory and in
+    ``remember`` (a StateStore) across processes, so the file is read whole only when it
+    changed. An assembled preset of its pinned size has its pinned sha256: ``assemble``
+    checked it when it wrote the file. None when the file does not exist (yet).
+    """
+
+    KEY = "model_sha256"
+
+    def __init__(
+        self, path: Path, *, pinned: Preset | None = None, remember: StateStore | None = None
+    ) -> None:
+        self.path = path
+        self.pinned = pinned
+        self.remember = remember
+        self._memo: tuple[list[Any], str] | None = None
+
+    def __call__(self) -> str | None:
+        try:
+            st = self.path.stat()
+        except FileNotFoundError:
+            return None
+        stamp: list[Any] = [str(self.path), st.st_size, st.st_mtime_ns, st.st_ino]
+        if self._memo is not None and self._memo[0] == stamp:
+            return self._memo[1]
+        digest = self._known(stamp, st.st_size) or self._hashed(stamp)
+        self._memo = (stamp, digest)
+        return digest
+
+    def _known(self, stamp: list[Any], size: int) -> str | None:
+        pinned = self.pinned
+        if pinned is not None and pinned.sha256 and pinned.size == size:
+            return pinned.sha256
+        kept = self.remember.get(self.KEY) if self.remember is not None else None
+        if isinstance(kept, dict) and kept.get("stamp") == stamp:
+            return str(kept.get("sha256"))
+        return None
+
+    def _hashed(self, stamp: list[Any]) -> str:
+        digest = hash_file(self.path)
+        if self.remember is not None:
+            self.remember.set(self.KEY, {"stamp": stamp, "sha256": digest})
+        return digest

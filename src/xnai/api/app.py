@@ -16,6 +16,7 @@ from xnai.api.limits import BodyLimitMiddleware
 from xnai.api.routes import (
     admin,
     alerts,
+    answers,
     auth,
     collections,
     documents,
@@ -74,8 +75,9 @@ def create_app(
     app.state.container = container  # each route takes the services it uses (api/deps.py)
     app.state.probe = readiness.Probe.of(container)
     errors.install(app, unavailable=storage_outage_errors())
-    for module in (health, query, openai_compat, documents, auth, users, collections, admin):
+    for module in (health, query, openai_compat, answers, documents, auth, users, collections):
         app.include_router(module.router)
+    app.include_router(admin.router)
     app.include_router(alerts.router)
     server = container.settings.server
     components = partial(metrics.loaded_components, container)

@@ -19,6 +19,7 @@ from xnai.domain.metrics import Metrics
 from xnai.domain.ports import AuditSink
 from xnai.services.access import AccessService
 from xnai.services.anomaly import AnomalyWatch
+from xnai.services.answer_bundles import AnswerBundles
 from xnai.services.ask import AskService
 from xnai.services.auth import AuthService
 from xnai.services.compliance import ComplianceService
@@ -45,6 +46,8 @@ async def _probe(request: Request) -> Probe:
 
 AskDep = Annotated[AskService, _service(lambda c: c.ask)]
 """Answers questions."""
+AnswerBundlesDep = Annotated[AnswerBundles, _service(lambda c: c.answer_bundles)]
+"""The signed bundles of answers."""
 AuthDep = Annotated[AuthService, _service(lambda c: c.auth)]
 """Users, sessions, API keys and MFA."""
 AccessDep = Annotated[AccessService, _service(lambda c: c.access)]

@@ -62,6 +62,9 @@ class QueryMetadata(BaseModel):
 class QueryResponse(BaseModel):
     """An answer with its sources."""
 
+    answer_id: str | None = Field(
+        default=None, description="GET /v1/answers/{answer_id}/bundle gives its signed bundle"
+    )
     response: str
     sources: list[Source]
     metadata: QueryMetadata

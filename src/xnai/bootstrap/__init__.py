@@ -1,6 +1,7 @@
 """Composition root: the only place that knows concrete adapters; it constructs and
 connects, nothing else."""
 
+from xnai.bootstrap.answers import public_key_verifier
 from xnai.bootstrap.container import Container
 from xnai.bootstrap.models import (
     build_chat_model,
@@ -30,5 +31,6 @@ __all__ = [
     "model_label",
     "model_path",
     "prepare_process",
+    "public_key_verifier",
     "storage_outage_errors",
 ]

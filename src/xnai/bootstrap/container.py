@@ -14,6 +14,7 @@ from xnai.domain.voice import SpeechToText, TextToSpeech
 from xnai.services.access import AccessService
 from xnai.services.anomaly import AnomalyWatch
 from xnai.services.answer import AnswerService
+from xnai.services.answer_bundles import AnswerBundles
 from xnai.services.ask import AskService
 from xnai.services.auth import AuthService
 from xnai.services.breaker import CircuitBreaker
@@ -59,6 +60,8 @@ class Container:
     auth: AuthService
     # Asking a question, the one way every entry point does it.
     ask: AskService
+    # Each answer's signed bundle: kept for its asker, verified against the library.
+    answer_bundles: AnswerBundles
     # Guards of the language model: its circuit breaker and the bounded generation queue.
     breaker: CircuitBreaker
     generation: GenerationLimiter

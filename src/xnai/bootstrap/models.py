@@ -39,7 +39,7 @@ def model_label(settings: Settings) -> str:
     """A display name for the configured model before it is loaded."""
     m = settings.models
     match m.llm_backend:
-        case "llama_cpp":
+        case "llama_cpp" | "llama_server":
             return m.llm_path.stem if m.llm_path else m.llm_preset
         case "openai":
             return m.openai_model
@@ -83,6 +83,16 @@ def build_chat_model(settings: Settings) -> ChatModel:
             return LlamaCppChatModel(
                 model_path(settings), n_ctx=m.n_ctx, n_threads=m.n_threads, n_batch=m.n_batch
             )
+        case "llama_server":
+            from xnai.adapters.llm.llama_server import LlamaServerChatModel
+
+            return LlamaServerChatModel(
+                model_path(settings),
+                n_ctx=m.n_ctx,
+                parallel=m.max_concurrent_generations,
+                n_threads=m.n_threads,
+                n_batch=m.n_batch,
+            )
         case "openai":
             from xnai.adapters.llm.openai_http import OpenAIChatModel
 
@@ -115,7 +125,11 @@ def guard_model(settings: Settings, model: ChatModel, metrics: Metrics) -> Guard
         m.llm_backend, fail_max=cb.fail_max, reset_timeout=cb.reset_timeout, metrics=metrics
     )
     limiter = GenerationLimiter(
-        m.max_concurrent_generations, m.generation_queue, metrics=metrics, precheck=breaker.check
+        m.max_concurrent_generations,
+        m.generation_queue,
+        metrics=metrics,
+        precheck=breaker.check,
+        max_wait_s=m.max_queue_wait_s,
     )
     return GuardedChatModel(
         model,

@@ -14,6 +14,7 @@ from xnai.domain.metrics import Metrics
 from xnai.domain.ports import AuditSink, KeyRing, Loader, OriginalsStore, StateStore
 from xnai.services.access import AccessService
 from xnai.services.answer import AnswerService
+from xnai.services.answer_bundles import AnswerBundles
 from xnai.services.answer_cache import CachedAnswerService
 from xnai.services.audit import Auditor
 from xnai.services.auth import AuthService
@@ -82,15 +83,21 @@ def forget_cached_answers(answers: AnswerService) -> Callable[[], int]:
 
 
 def build_retention(
-    settings: Settings, kb: KnowledgeBase, auth: AuthService, audit: AuditSink, state: StateStore
+    settings: Settings,
+    kb: KnowledgeBase,
+    auth: AuthService,
+    audit: AuditSink,
+    state: StateStore,
+    bundles: AnswerBundles | None = None,
 ) -> RetentionJob:
-    """The retention job over documents, credentials and the audit log."""
+    """The retention job over documents, credentials, the audit log and answer bundles."""
     return RetentionJob(
         kb,
         settings.enterprise.compliance.data_retention_days,
         audit,
         purge_credentials=auth.purge_stale,
         trim_audit=audit.trim if isinstance(audit, Auditor) else lambda _cutoff: 0,
+        purge_answers=bundles.purge_before if bundles is not None else lambda _cutoff: 0,
         remember=partial(state.set, "last_run:retention"),
     )
 
@@ -102,9 +109,10 @@ def build_privacy(
     originals: OriginalsStore,
     access: AccessService,
     forget_cached: Callable[[], int],
+    bundles: AnswerBundles | None = None,
 ) -> PrivacyService:
     """Data subject export and erasure over every store that holds personal data."""
-    data = subject_data(auth, audit, originals, access, forget_cached)
+    data = subject_data(auth, audit, originals, access, forget_cached, bundles)
     return PrivacyService(kb, data, audit)
 
 

@@ -6,6 +6,7 @@ import os
 from collections.abc import Callable
 from functools import partial
 
+from xnai.bootstrap.answers import build_answer_bundles, build_bundle_store
 from xnai.bootstrap.container import Container
 from xnai.bootstrap.models import build_embedder, guard_model, lazy_chat_model, model_label
 from xnai.bootstrap.observability import build_anomalies, build_cache, build_metrics
@@ -133,14 +134,16 @@ def build(settings: Settings) -> Container:
         metrics=lambda: c.metrics,
     )
     access = build_access(repo, kb, audit, auth.user_id_of)
-    stores = [repo, encrypted_files(layout, keyring), auth.sealed_secrets]
+    state = build_state(layout)
+    bundle_store = build_bundle_store(layout, keyring)
+    bundles = build_answer_bundles(settings, bundle_store, keyring, kb, state)
+    stores = [repo, encrypted_files(layout, keyring), auth.sealed_secrets, bundle_store]
     loaders = default_loaders()
     originals = build_originals(layout, keyring, kb.store)
     checkpoints = build_checkpoints(settings, cache)
-    state = build_state(layout)
     forget_cached = forget_cached_answers(answers)
     rotation = key_rotation(settings, keyring, stores, kb.store, audit)
-    retention = build_retention(settings, kb, auth, audit, state)
+    retention = build_retention(settings, kb, auth, audit, state, bundles)
     compliance = build_compliance(
         settings,
         keyring=keyring,
@@ -168,7 +171,8 @@ def build(settings: Settings) -> Container:
         key_rotation=rotation,
         access=access,
         auth=auth,
-        ask=AskService(answers, access, guarded.limiter, metrics),
+        ask=AskService(answers, access, guarded.limiter, metrics, bundles=bundles),
+        answer_bundles=bundles,
         breaker=guarded.breaker,
         generation=guarded.limiter,
         cache=cache,
@@ -190,7 +194,7 @@ def build(settings: Settings) -> Container:
         state=state,
         config_audit=build_config_audit(settings, state, audit),
         retention=retention,
-        privacy=build_privacy(kb, auth, audit, originals, access, forget_cached),
+        privacy=build_privacy(kb, auth, audit, originals, access, forget_cached, bundles),
         compliance=compliance,
         scheduled_jobs=partial(scheduled_jobs, settings, compliance, retention, state),
     )

@@ -13,7 +13,10 @@ from xnai.cli.context import container, out
 from xnai.domain.keys import KeyInfo
 from xnai.domain.rbac import LOCAL_ADMIN
 
-app = typer.Typer(help="Master keys: status and rotation.", no_args_is_help=True)
+app = typer.Typer(
+    help="Master keys: status, rotation and the public key of answer bundles.",
+    no_args_is_help=True,
+)
 
 
 @app.command("status")
@@ -65,6 +68,25 @@ def rotate() -> None:
             f"[yellow]remove the old key(s) {', '.join(report.still_configured)} from "
             "enterprise.security.master_key[/yellow]: nothing needs them any more"
         )
+
+
+@app.command("public-key")
+def public_key(
+    key_id: Annotated[
+        str | None,
+        typer.Option("--key-id", help="the key that signed a bundle; default the current key"),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
+) -> None:
+    """Print the PEM public key that verifies answer bundles (safe to publish)."""
+    bundles = container().answer_bundles
+    pem = bundles.public_key(key_id)
+    if as_json:
+        chosen = key_id or container().key_rotation.status().current.key_id
+        payload = {"key_id": chosen, "algorithm": bundles.signer.algorithm, "public_key": pem}
+        out.print_json(json.dumps(payload))
+        return
+    out.print(pem, end="", markup=False, highlight=False, soft_wrap=True)
 
 
 def _when(k: KeyInfo) -> str:

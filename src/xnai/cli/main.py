@@ -15,6 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from xnai import __version__
 from xnai.bootstrap import key_file_path, prepare_process
+from xnai.cli import answers as answers_cli
 from xnai.cli import audit as audit_cli
 from xnai.cli import cache as cache_cli
 from xnai.cli import collections as collections_cli
@@ -46,6 +47,7 @@ app.add_typer(compliance_cli.privacy_app, name="privacy")
 app.add_typer(keys_cli.app, name="keys")
 app.add_typer(users_cli.app, name="users")
 voice_cli.register(app)
+answers_cli.register(app)
 
 
 @app.callback()
@@ -154,6 +156,9 @@ def ask(
         str | None, typer.Option("--as-user", help="answer from what this user may read")
     ] = None,
     as_role: Annotated[Role, typer.Option("--as-role", help="the role of --as-user")] = Role.VIEWER,
+    bundle: Annotated[
+        Path | None, typer.Option("--bundle", help="write the answer's signed bundle to this file")
+    ] = None,
 ) -> None:
     """Answer a question from the library, streaming, then list the citations."""
     c = container()
@@ -165,6 +170,20 @@ def ask(
             out.print(event.text, end="", soft_wrap=True, markup=False, highlight=False)
         elif isinstance(event, Done):
             _print_answer(event, as_json, time.perf_counter() - started)
+            if bundle is not None:
+                _write_bundle(event.answer.answer_id, asker.principal.user_id, bundle)
+
+
+def _write_bundle(answer_id: str, user_id: str, path: Path) -> None:
+    """Write the signed bundle of ``answer_id`` to ``path``."""
+    if not answer_id:
+        raise XnaiError("the answer's bundle could not be kept: see the log for why")
+    found = container().answer_bundles.bundle_for(answer_id, user_id)
+    try:
+        path.write_text(found.to_json(), encoding="utf-8")
+    except OSError as exc:
+        raise XnaiError(f"cannot write {path}: {exc.strerror or exc}") from None
+    err.print(f"answer bundle written to {escape(str(path))}", soft_wrap=True, highlight=False)
 
 
 def _print_answer(done: Done, as_json: bool, elapsed: float) -> None:

@@ -107,6 +107,11 @@ class InvalidInputError(XnaiError):
     """A value given by the user is not acceptable (e.g. a weak password)."""
 
 
+class MalformedBundleError(InvalidInputError):
+    """A file is not a well-formed answer bundle (not JSON, a field missing or mistyped, an
+    unknown format version)."""
+
+
 class AuditUnavailableError(XnaiError):
     """The audit trail cannot be written (disk full, read-only, missing): the privileged
     action that needed it was refused and nothing was changed."""

@@ -17,6 +17,7 @@ class DataLayout:
     KNOWLEDGE: ClassVar[str] = "knowledge"
     MANIFEST: ClassVar[str] = "knowledge/ingest_manifest.json"
     AUDIT: ClassVar[str] = "audit"
+    ANSWERS: ClassVar[str] = "answers"
     MASTER_KEY: ClassVar[str] = "keys/master.key"
     COMPLIANCE_STATE: ClassVar[str] = "compliance/state.json"
     DATABASE: ClassVar[str] = "xnai.db"
@@ -52,6 +53,11 @@ class DataLayout:
     def audit(self) -> Path:
         """The folder of the tamper-evident audit trail."""
         return self.root / self.AUDIT
+
+    @property
+    def answers(self) -> Path:
+        """The signed answer bundles, one folder per asker, encrypted."""
+        return self.root / self.ANSWERS
 
     @property
     def master_key(self) -> Path:

@@ -6,6 +6,7 @@ names, modes, status classes): never user ids, usernames, query text or paths.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -96,6 +97,18 @@ CATALOGUE: tuple[MetricSpec, ...] = (
 )
 
 SPECS: dict[str, MetricSpec] = {spec.name: spec for spec in CATALOGUE}
+
+
+def catalogued(name: str, kind: str, labels: Iterable[str]) -> MetricSpec:
+    """The catalogue's spec of ``name``; ValueError unless it is a ``kind`` (counter, gauge,
+    histogram) taking exactly these labels."""
+    spec = SPECS.get(name)
+    if spec is None or spec.kind != kind:
+        raise ValueError(f"{name} is not a {kind} of the metric catalogue")
+    names = tuple(labels)
+    if set(names) != set(spec.labels):
+        raise ValueError(f"{name} takes labels {spec.labels}, got {names}")
+    return spec
 
 
 @runtime_checkable

@@ -143,6 +143,7 @@ class Answer:
     generation_ms: float
     grounded: bool = True
     usage: dict[str, int] = field(default_factory=dict)
+    answer_id: str = ""  # the id of its signed bundle; "" until one is kept
 
 
 @dataclass(frozen=True, slots=True)

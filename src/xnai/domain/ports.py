@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from types import MappingProxyType
+from typing import Any, Protocol, Required, TypedDict, Unpack, runtime_checkable
 
 from xnai.domain.access import RowFilter
 from xnai.domain.models import ChatMessage, Chunk, Document, LoadedDocument
@@ -266,6 +267,32 @@ class Sealer(Protocol):
 
 
 @runtime_checkable
+class SignatureVerifier(Protocol):
+    """Checks signatures of one algorithm."""
+
+    algorithm: str
+
+    def verify(self, data: bytes, signature: bytes, key_id: str) -> bool:
+        """True when ``signature`` was made over ``data`` with the key ``key_id``; False when
+        either was altered or the key is unknown (never raises for bad input)."""
+        ...
+
+
+@runtime_checkable
+class Signer(SignatureVerifier, Protocol):
+    """Signs with the installation's current key; verifies with any key it still holds."""
+
+    def sign(self, data: bytes) -> tuple[str, bytes]:
+        """(key id, signature) of ``data`` under the current key."""
+        ...
+
+    def public_key(self, key_id: str | None = None) -> str | None:
+        """The PEM public key of ``key_id`` (default: the current key); None when the key
+        is unknown or the algorithm has no public key."""
+        ...
+
+
+@runtime_checkable
 class KeyRing(Protocol):
     """Keys derived per context (user_data, system_config, audit_logs, ai_models).
 
@@ -294,22 +321,36 @@ class KeyRing(Protocol):
         ...
 
 
+class EventFields(TypedDict, total=False):
+    """What an audit event says besides its type, in every sink alike."""
+
+    action: Required[str]
+    resource: str
+    user_id: str | None
+    success: bool
+    severity: str
+    source_ip: str | None
+    details: Mapping[str, Any] | None
+
+
+# What a sink stores for a field the caller left out.
+EVENT_DEFAULTS: Mapping[str, Any] = MappingProxyType(
+    {
+        "resource": "",
+        "user_id": None,
+        "success": True,
+        "severity": "info",
+        "source_ip": None,
+        "details": None,
+    }
+)
+
+
 @runtime_checkable
 class AuditSink(Protocol):
     """Where services report security-relevant events (the audit trail)."""
 
-    def record(
-        self,
-        event_type: str,
-        *,
-        action: str,
-        resource: str = "",
-        user_id: str | None = None,
-        success: bool = True,
-        severity: str = "info",
-        source_ip: str | None = None,
-        details: dict[str, Any] | None = None,
-    ) -> None:
+    def record(self, event_type: str, **fields: Unpack[EventFields]) -> None:
         """Append one event; raise only when the trail cannot be written."""
         ...
 

@@ -35,6 +35,10 @@ PLAIN_PROMPT = (
 # citation markers; markers they do write ([n]) are honoured by ``cited``.
 ANSWER_INSTRUCTION = "Answer in one or two full sentences using only the sources."
 
+# Recorded in every answer bundle: raise it whenever the prompts or the way the sources are
+# quoted change (a test pins the digest of the templates to this version).
+PROMPT_TEMPLATE_VERSION = "1"
+
 _CITE = re.compile(r"\[(\d{1,3})\]")
 _WORD = re.compile(r"\w+")
 
@@ -176,6 +180,21 @@ class AnswerService:
         citations: Sequence[Citation],
     ) -> None:
         """One audit event per retrieval: who saw which chunks (the sink hashes the query)."""
+        chunk_ids = [c.chunk_id for c in citations]
+        doc_ids = list(dict.fromkeys(c.doc_id for c in citations))
+        self.record_query(query, scope, mode, chunk_ids, doc_ids)
+
+    def record_query(
+        self,
+        query: str,
+        scope: AccessScope,
+        mode: SearchMode | None,
+        chunk_ids: list[str],
+        doc_ids: list[str],
+        **extra: str,
+    ) -> None:
+        """The ``query`` audit event of chunks shown to ``scope``'s user, with ``extra``
+        details."""
         if self.audit is None:
             return
         self.audit.record(
@@ -184,10 +203,11 @@ class AnswerService:
             user_id=scope.user_id,
             resource="retrieval",
             details={
-                "chunk_ids": [c.chunk_id for c in citations],
-                "doc_ids": list(dict.fromkeys(c.doc_id for c in citations)),
+                "chunk_ids": chunk_ids,
+                "doc_ids": doc_ids,
                 "mode": (mode or self.policy.mode).value,
                 "query": query,
+                **extra,
             },
         )
 

@@ -20,7 +20,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, fields
-from typing import Any, Generic, TypeVar
+from typing import Any, TypedDict, TypeVar, Unpack
 
 from xnai.domain.access import AccessScope
 from xnai.domain.cache import Cache
@@ -30,13 +30,13 @@ from xnai.domain.metrics import Metrics
 from xnai.domain.models import Answer, ChatMessage, Citation, SearchMode
 from xnai.domain.ports import AuditSink, ChatModel, KeyRing
 from xnai.services.answer import AnswerPolicy, AnswerService, Done, Prepared, Token
+from xnai.services.delegation import Through
 from xnai.services.knowledge import Snapshot
 from xnai.services.retrieval import Retriever
 
 log = logging.getLogger("xnai.cache")
 
 T = TypeVar("T")
-V = TypeVar("V")
 
 ANSWER_PREFIX = "answer:"
 ENTRY_VERSION = 1
@@ -45,6 +45,16 @@ ENTRY_VERSION = 1
 def normalise(query: str) -> str:
     """The question as the cache compares it: case-folded, whitespace collapsed."""
     return " ".join(query.casefold().split())
+
+
+class AskOptions(TypedDict, total=False):
+    """How a question is asked besides its text and scope: the options of
+    ``AnswerService.prepare``."""
+
+    mode: SearchMode | None
+    top_k: int | None
+    max_tokens: int | None
+    history: Sequence[ChatMessage]
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,20 +85,6 @@ class IndexVersion:
             memo = (snap.generation, f"{snap.generation}:{digest.hexdigest()[:24]}")
             self._memo = memo
         return memo[1]
-
-
-class _Inner(Generic[V]):
-    """An attribute of the wrapped answer service, read and written through."""
-
-    def __set_name__(self, owner: type, name: str) -> None:
-        self.name = name
-
-    def __get__(self, obj: CachedAnswerService, owner: type | None = None) -> V:
-        value: V = getattr(obj.inner, self.name)
-        return value
-
-    def __set__(self, obj: CachedAnswerService, value: V) -> None:
-        setattr(obj.inner, self.name, value)
 
 
 class CachedAnswerService(AnswerService):
@@ -122,36 +118,27 @@ class CachedAnswerService(AnswerService):
 
     # The parts of the inner service, read and written through, so code that swaps one
     # (a test's audit sink, say) changes the service that does the work.
-    retriever = _Inner[Retriever]()
-    model = _Inner[ChatModel]()
-    policy = _Inner[AnswerPolicy]()
-    audit = _Inner[AuditSink | None]()
+    retriever = Through[Retriever]("inner")
+    model = Through[ChatModel]("inner")
+    policy = Through[AnswerPolicy]("inner")
+    audit = Through[AuditSink | None]("inner")
 
     # -- answering --------------------------------------------------------------------------
 
-    def key_for(
-        self,
-        query: str,
-        *,
-        scope: AccessScope,
-        mode: SearchMode | None = None,
-        top_k: int | None = None,
-        max_tokens: int | None = None,
-        history: Sequence[ChatMessage] = (),
-    ) -> str:
+    def key_for(self, query: str, *, scope: AccessScope, **asked: Unpack[AskOptions]) -> str:
         """The cache key of a question asked with these settings within ``scope``."""
         p = self.inner.policy
         parts = [
             ENTRY_VERSION,
             normalise(query),
             self.index_version(),
-            (mode or p.mode).value,
-            top_k or p.top_k,
-            max_tokens or p.max_tokens,
+            (asked.get("mode") or p.mode).value,
+            asked.get("top_k") or p.top_k,
+            asked.get("max_tokens") or p.max_tokens,
             self.model_id,
             [p.temperature, p.min_score, p.context_tokens, p.evidence, p.evidence_tokens],
             scope.key,
-            [[m.role, m.content] for m in history],
+            [[m.role, m.content] for m in asked.get("history", ())],
         ]
         blob = json.dumps(parts, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
         if self.keyring is None:
@@ -160,69 +147,42 @@ class CachedAnswerService(AnswerService):
         _, secret = self.keyring.mac_key(USER_DATA)
         return ANSWER_PREFIX + hmac.new(secret, blob, hashlib.sha256).hexdigest()
 
-    def prepare(
-        self,
-        query: str,
-        *,
-        scope: AccessScope,
-        mode: SearchMode | None = None,
-        top_k: int | None = None,
-        max_tokens: int | None = None,
-        history: Sequence[ChatMessage] = (),
-    ) -> Prepared:
+    def prepare(self, query: str, *, scope: AccessScope, **asked: Unpack[AskOptions]) -> Prepared:
         """The cached answer when there is one (recorded as a ``query`` audit event), else
         retrieval and prompt from the inner service."""
-        key = self.key_for(
-            query, scope=scope, mode=mode, top_k=top_k, max_tokens=max_tokens, history=history
-        )
-        hit = self._hit(key, query, scope, mode, max_tokens, count_misses=True)
+        key = self.key_for(query, scope=scope, **asked)
+        hit = self._hit(key, query, scope, asked, count_misses=True)
         if hit is not None:
             return hit
-        prepared = self.inner.prepare(
-            query, scope=scope, mode=mode, top_k=top_k, max_tokens=max_tokens, history=history
-        )
+        prepared = self.inner.prepare(query, scope=scope, **asked)
         base = {f.name: getattr(prepared, f.name) for f in fields(Prepared)}
         return CachedPrepared(**base, cache_key=key, scope_key=scope.key)
 
     def lookup(
-        self,
-        query: str,
-        *,
-        scope: AccessScope,
-        mode: SearchMode | None = None,
-        top_k: int | None = None,
-        max_tokens: int | None = None,
-        history: Sequence[ChatMessage] = (),
+        self, query: str, *, scope: AccessScope, **asked: Unpack[AskOptions]
     ) -> CachedPrepared | None:
         """The cached answer, ready to stream (recorded as a ``query`` audit event), or None
         without retrieval; a miss is counted by the ``prepare`` that follows it."""
-        key = self.key_for(
-            query, scope=scope, mode=mode, top_k=top_k, max_tokens=max_tokens, history=history
-        )
-        return self._hit(key, query, scope, mode, max_tokens, count_misses=False)
+        key = self.key_for(query, scope=scope, **asked)
+        return self._hit(key, query, scope, asked, count_misses=False)
 
     def _hit(
-        self,
-        key: str,
-        query: str,
-        scope: AccessScope,
-        mode: SearchMode | None,
-        max_tokens: int | None,
-        *,
-        count_misses: bool,
+        self, key: str, query: str, scope: AccessScope, asked: AskOptions, *, count_misses: bool
     ) -> CachedPrepared | None:
         found = self._lookup(key, scope, count_misses)
         if found is None:
             return None
         answer, chunk_ids, doc_ids = found
-        self._record_hit(query, scope, mode, chunk_ids, doc_ids)
+        # The same ``query`` audit event a retrieval records, marked as served from cache.
+        mode = asked.get("mode")
+        self.inner.record_query(query, scope, mode, chunk_ids, doc_ids, cache="hit")
         return CachedPrepared(
             query,
             (),
             answer.citations,
             0.0,
             answer.grounded,
-            max_tokens or self.inner.policy.max_tokens,
+            asked.get("max_tokens") or self.inner.policy.max_tokens,
             cache_key=key,
             scope_key=scope.key,
             hit=answer,
@@ -315,32 +275,6 @@ class CachedAnswerService(AnswerService):
             raise ValueError("sealed entry is not an object")
         return data
 
-    def _record_hit(
-        self,
-        query: str,
-        scope: AccessScope,
-        mode: SearchMode | None,
-        chunk_ids: list[str],
-        doc_ids: list[str],
-    ) -> None:
-        """The same ``query`` audit event a retrieval records, marked as served from cache."""
-        audit = self.inner.audit
-        if audit is None:
-            return
-        audit.record(
-            "query",
-            action="query",
-            user_id=scope.user_id,
-            resource="retrieval",
-            details={
-                "chunk_ids": chunk_ids,
-                "doc_ids": doc_ids,
-                "mode": (mode or self.inner.policy.mode).value,
-                "query": query,
-                "cache": "hit",
-            },
-        )
-
     def _count(self, result: str) -> None:
         if self._metrics is not None:
             self._metrics().inc("xoe_cache_requests_total", result=result)
@@ -373,23 +307,14 @@ def answer_from(data: dict[str, Any]) -> Answer:
 
 
 def cached_answer(
-    answers: AnswerService,
-    query: str,
-    *,
-    scope: AccessScope,
-    mode: SearchMode | None = None,
-    top_k: int | None = None,
-    max_tokens: int | None = None,
-    history: Sequence[ChatMessage] = (),
+    answers: AnswerService, query: str, *, scope: AccessScope, **asked: Unpack[AskOptions]
 ) -> Prepared | None:
     """The cached answer of a question, ready for ``answers.stream``/``complete``, or None
     (a miss, or no cache). A hit needs neither retrieval nor the model, so callers serve it
     without taking a place in the generation queue, even while the model's breaker is open."""
     if not isinstance(answers, CachedAnswerService):
         return None
-    return answers.lookup(
-        query, scope=scope, mode=mode, top_k=top_k, max_tokens=max_tokens, history=history
-    )
+    return answers.lookup(query, scope=scope, **asked)
 
 
 class NoAdmission:

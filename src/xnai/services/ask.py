@@ -6,7 +6,8 @@ neither the model nor a place in the queue, even while the model's breaker is op
 other question takes its place at once (CircuitOpenError while the breaker is open,
 QueueFullError when every place is taken) and keeps it until its answer has been generated.
 Retrieval records the ``query`` audit event (who saw which chunks); the finished answer is
-reported to the query metrics here, once.
+reported to the query metrics here, once, and (with answer bundles) gets its signed bundle
+and the bundle's id, whichever entry point asked.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from xnai.domain.models import Answer, ChatMessage, Citation, SearchMode
 from xnai.domain.rbac import Permission, Principal
 from xnai.services.access import AccessService
 from xnai.services.answer import AnswerService, Done, Prepared, Token
+from xnai.services.answer_bundles import AnswerBundles
 from xnai.services.answer_cache import NoAdmission, cached_answer
 from xnai.services.generation import Admission, GenerationLimiter
 from xnai.services.query_metrics import NO_RETRIEVAL, QueryMetrics
@@ -61,11 +63,13 @@ class Asked:
         prepared: Prepared,
         admission: Admission | NoAdmission,
         report: Callable[[Answer], None],
+        finish: Callable[[Answer], Answer] | None = None,
     ) -> None:
         self._answers = answers
         self.prepared = prepared
         self._admission = admission
         self._report = report
+        self._finish = finish or _unchanged
 
     @property
     def citations(self) -> tuple[Citation, ...]:
@@ -79,15 +83,20 @@ class Asked:
 
     def complete(self) -> Answer:
         """The whole answer at once."""
-        answer = self._admission.run(self._answers.complete, self.prepared)
+        answer = self._finish(self._admission.run(self._answers.complete, self.prepared))
         self._report(answer)
         return answer
 
     def _reported(self) -> Iterator[Token | Done]:
         for event in self._answers.stream(self.prepared):
             if isinstance(event, Done):
+                event = Done(self._finish(event.answer))
                 self._report(event.answer)
             yield event
+
+
+def _unchanged(answer: Answer) -> Answer:
+    return answer
 
 
 def check_size(question: Question) -> None:
@@ -119,10 +128,12 @@ class AskService:
         access: AccessService,
         generation: GenerationLimiter,
         metrics: Metrics,
+        bundles: AnswerBundles | None = None,
     ) -> None:
         self.answers = answers
         self.access = access
         self.generation = generation
+        self.bundles = bundles  # None: answers get no signed bundle
         policy = answers.policy
         self.metrics = QueryMetrics(
             metrics, default_mode=policy.mode.value, min_score=policy.min_score
@@ -153,7 +164,7 @@ class AskService:
             prepare = partial(self.answers.prepare, question.text, **options)
             prepared = admission.hold(prepare)
         report = self._reporter(started, asker, _label(question.mode))
-        return Asked(self.answers, prepared, admission, report)
+        return Asked(self.answers, prepared, admission, report, self._finisher(question, asker))
 
     def converse(self, question: Question, asker: Asker) -> Asked:
         """The model alone answers from the conversation (no retrieval, no cache)."""
@@ -165,7 +176,8 @@ class AskService:
             question.text, history=question.history, max_tokens=question.max_tokens
         )
         report = self._reporter(started, asker, NO_RETRIEVAL)
-        return Asked(self.answers, prepared, admission, report)
+        finish = self._finisher(question, asker, retrieval=False)
+        return Asked(self.answers, prepared, admission, report, finish)
 
     def sources(self, question: Question, asker: Asker) -> Answer:
         """Retrieval only, no model: an answer with sources and no text."""
@@ -188,6 +200,24 @@ class AskService:
         if not principal.can(Permission.EXECUTE_QUERIES):
             raise PermissionDeniedError(f"the role {principal.role.value} may not ask questions")
 
+    def _finisher(
+        self, question: Question, asker: Asker, *, retrieval: bool = True
+    ) -> Callable[[Answer], Answer] | None:
+        """What gives a finished answer its signed bundle (None without answer bundles)."""
+        if self.bundles is None:
+            return None
+        policy = self.answers.policy
+        settings = {
+            "mode": (question.mode or policy.mode).value,
+            "top_k": question.top_k or policy.top_k,
+        }
+        return partial(
+            self.bundles.keep,
+            question=question.text,
+            user_id=asker.principal.user_id,
+            retrieval=settings if retrieval else None,
+        )
+
     def _reporter(
         self, started: float, asker: Asker, mode: str | None, *, generate: bool = True
     ) -> Callable[[Answer], None]:
@@ -206,9 +236,23 @@ def _label(mode: SearchMode | None) -> str | None:
     return mode.value if mode else None
 
 
+def sources_json(asked: Asked, seconds: float) -> dict[str, Any]:
+    """The JSON form of the sources a question's answer may cite, known ``seconds`` after
+    it was asked (before generation starts)."""
+    return {
+        "sources": [c.as_dict() for c in asked.citations],
+        "metadata": {
+            "processing_time": round(seconds, 4),
+            "retrieval_ms": round(asked.prepared.retrieval_ms, 2),
+            "grounded": asked.prepared.grounded,
+        },
+    }
+
+
 def answer_json(answer: Answer, seconds: float) -> dict[str, Any]:
     """The JSON form of an answer that took ``seconds`` to produce."""
     return {
+        "answer_id": answer.answer_id or None,
         "response": answer.text,
         "sources": [c.as_dict() for c in answer.citations],
         "metadata": {

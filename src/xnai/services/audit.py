@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, Unpack
 
 from xnai.domain.audit import (
     PERSONAL_DETAIL_KEYS,
@@ -23,7 +23,7 @@ from xnai.domain.audit import (
     VerifyResult,
 )
 from xnai.domain.errors import AuditUnavailableError
-from xnai.domain.ports import AuditSink
+from xnai.domain.ports import EVENT_DEFAULTS, AuditSink, EventFields
 from xnai.domain.rbac import Permission
 
 __all__ = [
@@ -179,59 +179,31 @@ class Auditor:
         self._clock = clock
         self._new_id = new_id
 
-    def event(
-        self,
-        event_type: str,
-        *,
-        action: str,
-        resource: str = "",
-        user_id: str | None = None,
-        success: bool = True,
-        severity: str = "info",
-        source_ip: str | None = None,
-        details: Mapping[str, Any] | None = None,
-    ) -> dict[str, Any]:
-        """The event as it will be sealed (without the chain fields)."""
-        clean = safe_details(details)
+    def event(self, event_type: str, **fields: Unpack[EventFields]) -> dict[str, Any]:
+        """The event as it will be sealed (without the chain fields); a field left out
+        takes its value in ``EVENT_DEFAULTS``."""
+        given = {**EVENT_DEFAULTS, **fields}
+        clean = safe_details(given["details"])
+        user_id, success = given["user_id"], bool(given["success"])
         return {
             "timestamp": self._clock().astimezone(UTC).isoformat(timespec="microseconds"),
             "event_id": self._new_id(),
             "event_type": str(event_type),
-            "severity": str(severity),
-            "source_ip": None if source_ip is None else str(source_ip),
-            "user_id": None if user_id is None else str(user_id),
-            "resource": str(resource),
-            "action": str(action),
-            "success": bool(success),
+            "severity": str(given["severity"]),
+            "source_ip": _text(given["source_ip"]),
+            "user_id": _text(user_id),
+            "resource": str(given["resource"]),
+            "action": str(given["action"]),
+            "success": success,
             "details": clean,
             "compliance_flags": compliance_flags(
-                str(event_type), user_id=user_id, success=bool(success), details=clean
+                str(event_type), user_id=user_id, success=success, details=clean
             ),
         }
 
-    def record(
-        self,
-        event_type: str,
-        *,
-        action: str,
-        resource: str = "",
-        user_id: str | None = None,
-        success: bool = True,
-        severity: str = "info",
-        source_ip: str | None = None,
-        details: dict[str, Any] | None = None,
-    ) -> None:
+    def record(self, event_type: str, **fields: Unpack[EventFields]) -> None:
         """Append one event; AuditUnavailableError when the log cannot be written."""
-        event = self.event(
-            event_type,
-            action=action,
-            resource=resource,
-            user_id=user_id,
-            success=success,
-            severity=severity,
-            source_ip=source_ip,
-            details=details,
-        )
+        event = self.event(event_type, **fields)
         try:
             self.log.append(event)
         except OSError as exc:
@@ -270,6 +242,10 @@ class Auditor:
         return self.trim(self._clock() - timedelta(days=days))
 
 
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
 def _reason(exc: BaseException) -> str:
     """What went wrong with the log, without file names (they are for the server's log)."""
     cause = exc.__cause__ if isinstance(exc, AuditUnavailableError) else exc
@@ -278,7 +254,7 @@ def _reason(exc: BaseException) -> str:
     return str(cause) or type(cause).__name__
 
 
-def record_first(sink: AuditSink, event_type: str, **fields: Any) -> None:
+def record_first(sink: AuditSink, event_type: str, **fields: Unpack[EventFields]) -> None:
     """Write the event of a change before the change is made; AuditUnavailableError, and
     the change must not be made, when the trail cannot be written."""
     try:
@@ -291,19 +267,21 @@ def record_first(sink: AuditSink, event_type: str, **fields: Any) -> None:
         ) from exc
 
 
-def record_failure(sink: AuditSink, event_type: str, exc: BaseException, **fields: Any) -> None:
+def record_failure(
+    sink: AuditSink, event_type: str, exc: BaseException, **fields: Unpack[EventFields]
+) -> None:
     """Record that a change whose event was already written did not happen (best effort:
     the failure itself is what the caller reports)."""
-    details = dict(fields.pop("details", None) or {})
+    details = dict(fields.get("details") or {})
     details["error"] = f"{type(exc).__name__}: {exc}"
-    fields.update(success=False, severity="warning", details=details)
+    failed: EventFields = {**fields, "success": False, "severity": "warning", "details": details}
     try:
-        sink.record(event_type, **fields)
+        sink.record(event_type, **failed)
     except Exception as again:
         log.error("%s failed and its failure could not be audited: %r", event_type, again)
 
 
-def log_follow_up(sink: AuditSink, event_type: str, **fields: Any) -> None:
+def log_follow_up(sink: AuditSink, event_type: str, **fields: Unpack[EventFields]) -> None:
     """Record a detail of a change that is already made and audited (how many credentials
     it revoked); a trail that fails now cannot undo the change, so it is logged instead."""
     try:
@@ -313,7 +291,9 @@ def log_follow_up(sink: AuditSink, event_type: str, **fields: Any) -> None:
 
 
 @contextmanager
-def audited(sink: AuditSink | None, event_type: str, **fields: Any) -> Iterator[None]:
+def audited(
+    sink: AuditSink | None, event_type: str, **fields: Unpack[EventFields]
+) -> Iterator[None]:
     """Write the event, then make the change in the ``with`` block (write-ahead).
 
     The change is refused, with AuditUnavailableError and nothing changed, when the event

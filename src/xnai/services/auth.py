@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import secrets
 from datetime import datetime, timedelta
+from typing import Any
 
 from xnai.domain.errors import (
     AccountLockedError,
@@ -300,20 +301,11 @@ class AuthService(UserAdmin):
     ) -> LoginThrottledError:
         oldest = seen.oldest or now
         until = oldest + timedelta(seconds=self.policy.login_window)
-        retry = max(1, int((until - now).total_seconds() + 0.999))
-        self._event(
-            "login_throttled",
-            action="login",
-            user_id=None,
-            resource=f"user:{name}",
-            success=False,
-            severity="warning",
-            source_ip=source_ip,
-            details={"username": name, "scope": scope, "failures": seen.count},
-        )
+        details = {"scope": scope, "failures": seen.count}
+        self._refused_login("login_throttled", "login", None, name, source_ip, details)
         who = "from this address" if scope == "client" else "overall"
         return LoginThrottledError(
-            f"too many failed logins {who}: try again later", retry_after=retry
+            f"too many failed logins {who}: try again later", retry_after=_seconds(until, now)
         )
 
     def _note_failure(self, source_ip: str | None, now: datetime) -> None:
@@ -324,8 +316,9 @@ class AuthService(UserAdmin):
 
     def _locked(self, attempt: Attempt, now: datetime) -> AccountLockedError:
         until = attempt.locked_until or now + timedelta(seconds=self.policy.lockout_duration)
-        retry = max(1, int((until - now).total_seconds() + 0.999))
-        return AccountLockedError("too many failed logins: try again later", retry_after=retry)
+        return AccountLockedError(
+            "too many failed logins: try again later", retry_after=_seconds(until, now)
+        )
 
     def _login_failed(
         self,
@@ -343,32 +336,35 @@ class AuthService(UserAdmin):
         uid = user.user_id if user else None
         if note:
             self._note_failure(source_ip, now or self.clock())
+        self._refused_login("login_failure", "login", uid, name, source_ip, {"reason": reason})
+        if attempt is not None and now is not None and attempt.locked_until is not None:
+            details = {
+                "failures": attempt.failures,
+                "locked_until": attempt.locked_until.isoformat(),
+            }
+            self._refused_login("account_locked", "lock", uid, name, source_ip, details)
+            raise self._locked(attempt, now)
+
+    def _refused_login(
+        self,
+        event_type: str,
+        action: str,
+        user_id: str | None,
+        name: str,
+        source_ip: str | None,
+        details: dict[str, Any],
+    ) -> None:
+        """Audit a login refused for the name typed (a warning; the name is personal data)."""
         self._event(
-            "login_failure",
-            action="login",
-            user_id=uid,
+            event_type,
+            action=action,
+            user_id=user_id,
             resource=f"user:{name}",
             success=False,
             severity="warning",
             source_ip=source_ip,
-            details={"username": name, "reason": reason},
+            details={"username": name, **details},
         )
-        if attempt is not None and now is not None and attempt.locked_until is not None:
-            self._event(
-                "account_locked",
-                action="lock",
-                user_id=uid,
-                resource=f"user:{name}",
-                success=False,
-                severity="warning",
-                source_ip=source_ip,
-                details={
-                    "username": name,
-                    "failures": attempt.failures,
-                    "locked_until": attempt.locked_until.isoformat(),
-                },
-            )
-            raise self._locked(attempt, now)
 
     def _password_ok(self, user: User | None, password: str) -> bool:
         # An unknown name is checked against a dummy hash: the same work, the same time.
@@ -441,3 +437,8 @@ class AuthService(UserAdmin):
     def _unseal(self, blob: bytes) -> str:
         data = self.keyring.decrypt(SECRET_CONTEXT, blob) if self.keyring else blob
         return data.decode()
+
+
+def _seconds(until: datetime, now: datetime) -> int:
+    """Whole seconds from ``now`` to ``until``, rounded up; at least 1 (a Retry-After)."""
+    return max(1, int((until - now).total_seconds() + 0.999))

@@ -1,5 +1,11 @@
 """Backpressure for the language model: a few generations run, a bounded queue waits, the
-rest are refused at once (HTTP 429) instead of waiting without limit."""
+rest are refused at once (HTTP 429) instead of waiting without limit.
+
+Admission is by expected wait: a request joins the queue only while the time it would wait
+for a slot (the requests ahead of it, in rounds of ``max_concurrent``, times the running
+average of generation times) fits ``max_wait_s``; otherwise it is refused with that
+estimate as its Retry-After.
+"""
 
 from __future__ import annotations
 
@@ -27,7 +33,8 @@ MAX_RETRY_AFTER = 120
 
 class GenerationLimiter:
     """At most ``max_concurrent`` generations run at once and ``queue_size`` more wait for a
-    slot; a request beyond that gets QueueFullError with a Retry-After estimate.
+    slot, as long as their expected wait fits ``max_wait_s``; a request beyond that gets
+    QueueFullError with its expected wait as the Retry-After.
 
     A request is *admitted* (counted in the queue depth) from ``admit`` until its admission
     is released; a *slot* is held while the model generates for it.
@@ -40,18 +47,21 @@ class GenerationLimiter:
         *,
         metrics: Metrics | None = None,
         precheck: Callable[[], None] | None = None,
+        max_wait_s: float | None = None,
+        initial_estimate_s: float = 1.0,
     ) -> None:
         if max_concurrent < 1 or queue_size < 0:
             raise ValueError("max_concurrent must be >= 1 and queue_size >= 0")
         self.max_concurrent = max_concurrent
         self.queue_size = queue_size
+        self.max_wait_s = max_wait_s
         self.metrics = metrics
         self.precheck = precheck
         self._lock = threading.Lock()
         self._slots = threading.Semaphore(max_concurrent)
         self._admitted = 0
         self._running = 0
-        self._average_s = 1.0
+        self._average_s = initial_estimate_s
 
     @property
     def capacity(self) -> int:
@@ -68,11 +78,18 @@ class GenerationLimiter:
         """Generations holding a slot now."""
         return self._running
 
+    def expected_wait_s(self, ahead: int | None = None) -> float:
+        """Seconds a new request would wait for a slot with ``ahead`` requests admitted
+        before it (default: now): none while a slot is free, then one average generation
+        time for each round of ``max_concurrent`` requests in front of it."""
+        ahead = self._admitted if ahead is None else ahead
+        rounds = math.ceil(max(0, ahead - self.max_concurrent + 1) / self.max_concurrent)
+        return rounds * self._average_s
+
     def retry_after(self) -> int:
-        """Seconds after which a refused request may find room: the queue's expected
-        drain time from the running average of generation times, 1 to 120."""
-        rounds = (self.queue_size + 1) / self.max_concurrent
-        return max(1, min(MAX_RETRY_AFTER, math.ceil(self._average_s * rounds)))
+        """Seconds after which a refused request may find room: its expected wait now,
+        1 to 120."""
+        return _seconds(self.expected_wait_s())
 
     def admit(self) -> Admission:
         """Take a place in the queue, or raise at once: whatever ``precheck`` raises (an
@@ -80,12 +97,16 @@ class GenerationLimiter:
         if self.precheck is not None:
             self.precheck()
         with self._lock:
-            full = self._admitted >= self.capacity
+            ahead = self._admitted
+            wait = self.expected_wait_s(ahead)
+            full = ahead >= self.capacity or (
+                self.max_wait_s is not None and wait > self.max_wait_s
+            )
             if not full:
                 self._admitted += 1
         if full:
             self._report_rejection()
-            raise QueueFullError(self.retry_after())
+            raise QueueFullError(_seconds(wait))
         self.publish()
         return Admission(self)
 
@@ -132,6 +153,11 @@ class GenerationLimiter:
         if self.metrics is not None:
             self.metrics.inc("xoe_generation_rejected_total")
             self.metrics.inc("xoe_error_count_total", component="generation", type="queue_full")
+
+
+def _seconds(wait_s: float) -> int:
+    """A Retry-After value: whole seconds, 1 to 120."""
+    return max(1, min(MAX_RETRY_AFTER, math.ceil(wait_s)))
 
 
 class Slot:

@@ -9,10 +9,10 @@ import re
 import secrets
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Unpack
 
 from xnai.domain.errors import InvalidInputError, NotFoundError, PermissionDeniedError
 from xnai.domain.identity import (
@@ -23,7 +23,7 @@ from xnai.domain.identity import (
     User,
     UserRepository,
 )
-from xnai.domain.ports import AuditSink, KeyRing
+from xnai.domain.ports import AuditSink, EventFields, KeyRing
 from xnai.domain.rbac import Permission, Principal, Role
 from xnai.services.audit import audited, log_follow_up
 
@@ -244,9 +244,7 @@ class IdentityCore:
         self, user: User, new: str, event: tuple[str, str], actor: Principal, now: datetime
     ) -> None:
         new_hash = self.hasher.hash(new)
-        with self._audited(
-            event[0], action=event[1], user_id=actor.user_id, resource=f"user:{user.username}"
-        ):
+        with self._changing(actor, user, *event):
             self.repo.set_password(user.user_id, new_hash, now)
             self._revoke_all(user, actor, event[0])
 
@@ -265,62 +263,43 @@ class IdentityCore:
                 details={"count": n, "reason": reason},
             )
 
-    @contextmanager
-    def _audited(
+    def _changing(
         self,
+        actor: Principal,
+        user: User,
         event_type: str,
-        *,
         action: str,
-        user_id: str | None,
-        resource: str = "",
+        *,
         severity: str = "info",
-        source_ip: str | None = None,
         details: dict[str, Any] | None = None,
-    ) -> Iterator[None]:
+    ) -> AbstractContextManager[None]:
+        """``_audited`` for a change ``actor`` makes to the account of ``user``."""
+        return self._audited(
+            event_type,
+            action=action,
+            user_id=actor.user_id,
+            resource=f"user:{user.username}",
+            severity=severity,
+            details=details,
+        )
+
+    @contextmanager
+    def _audited(self, event_type: str, **fields: Unpack[EventFields]) -> Iterator[None]:
         """The change in the block is made only after its event was written (see
         ``audited``); verified credentials are forgotten before and after it."""
         self._verified.clear()
         try:
-            with audited(
-                self.audit,
-                event_type,
-                action=action,
-                resource=resource,
-                user_id=user_id,
-                severity=severity,
-                source_ip=source_ip,
-                details=details,
-            ):
+            with audited(self.audit, event_type, **fields):
                 yield
         finally:
             self._verified.clear()
 
-    def _event(
-        self,
-        event_type: str,
-        *,
-        action: str,
-        user_id: str | None,
-        resource: str = "",
-        success: bool = True,
-        severity: str = "info",
-        source_ip: str | None = None,
-        details: dict[str, Any] | None = None,
-    ) -> None:
+    def _event(self, event_type: str, **fields: Unpack[EventFields]) -> None:
         # Every change to users and credentials is an event: none may be served from the
         # cache of verified credentials afterwards.
         self._verified.clear()
         if self.audit is not None:
-            self.audit.record(
-                event_type,
-                action=action,
-                resource=resource,
-                user_id=user_id,
-                success=success,
-                severity=severity,
-                source_ip=source_ip,
-                details=details,
-            )
+            self.audit.record(event_type, **fields)
 
     @staticmethod
     def _manages(principal: Principal) -> bool:

@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from xnai.domain.keys import KeyInfo, KeyState, Reencryptable, RotatableKeyRing
 from xnai.domain.ports import AuditSink
@@ -98,14 +99,8 @@ class KeyRotation:
         and retire the old keys; audited whether it succeeds or fails."""
         with self._lock():
             resumed = self._pending()
-            record_first(
-                self.audit,
-                "key_rotation",
-                action="rotate_begin",
-                resource="master_key",
-                user_id=user_id,
-                details={"resumed": resumed, "from_key": self._current_or_none()},
-            )
+            from_key = self._current_or_none()
+            self._audit(record_first, "rotate_begin", user_id, resumed=resumed, from_key=from_key)
             try:
                 key_id = self._current_id() if resumed else self.keyring.add_key().key_id
                 rewritten = {s.name: s.reencrypt() for s in self.stores}
@@ -114,19 +109,15 @@ class KeyRotation:
                 self._audit_failure(exc, user_id)
                 raise
         report = RotationReport(key_id, resumed, retired, tuple(self._previous()), rewritten)
-        log_follow_up(
-            self.audit,
-            "key_rotation",
-            action="rotate",
-            resource="master_key",
-            user_id=user_id,
-            details={
-                "key_id": report.key_id,
-                "resumed": report.resumed,
-                "retired": list(report.retired),
-                "still_configured": list(report.still_configured),
-                "rewritten": dict(report.rewritten),
-            },
+        self._audit(
+            log_follow_up,
+            "rotate",
+            user_id,
+            key_id=report.key_id,
+            resumed=report.resumed,
+            retired=list(report.retired),
+            still_configured=list(report.still_configured),
+            rewritten=dict(report.rewritten),
         )
         return report
 
@@ -144,13 +135,26 @@ class KeyRotation:
         return next(current, None)
 
     def _audit_failure(self, exc: Exception, user_id: str | None) -> None:
-        log_follow_up(
+        error = f"{type(exc).__name__}: {exc}"
+        self._audit(log_follow_up, "rotate", user_id, success=False, error=error)
+
+    def _audit(
+        self,
+        write: Callable[..., None],
+        action: str,
+        user_id: str | None,
+        *,
+        success: bool = True,
+        **details: Any,
+    ) -> None:
+        """One ``key_rotation`` event on the master key, written by ``write``."""
+        write(
             self.audit,
             "key_rotation",
-            action="rotate",
+            action=action,
             resource="master_key",
             user_id=user_id,
-            success=False,
-            severity="error",
-            details={"error": f"{type(exc).__name__}: {exc}"},
+            success=success,
+            severity="info" if success else "error",
+            details=details,
         )

@@ -32,6 +32,7 @@ class SubjectData:
     pseudonymise_audit: Callable[[Subject], int]  # lines changed
     forget_original: Callable[[Document], int]  # stored original files removed
     forget_cached: Callable[[], None] = lambda: None  # answers that may quote erased text
+    forget_answers: Callable[[Subject], int] = lambda _subject: 0  # signed bundles removed
     extra: dict[str, Callable[[Subject], Any]] = field(default_factory=dict)
 
 
@@ -44,6 +45,7 @@ class ErasureReport:
     originals_removed: int
     audit_lines_pseudonymised: int
     account_removed: bool
+    answer_bundles_removed: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -53,6 +55,7 @@ class ErasureReport:
             "originals_removed": self.originals_removed,
             "audit_lines_pseudonymised": self.audit_lines_pseudonymised,
             "account_removed": self.account_removed,
+            "answer_bundles_removed": self.answer_bundles_removed,
         }
 
 
@@ -106,13 +109,15 @@ class PrivacyService:
         return exported
 
     def erase(self, ref: str, *, actor: str = "system") -> ErasureReport:
-        """Remove the user's documents from every index, their originals, cached answers
-        and account, and pseudonymise them in the audit log (the chain stays verifiable)."""
+        """Remove the user's documents from every index, their originals, cached answers,
+        the bundles of their answers and their account, and pseudonymise them in the audit
+        log (the chain stays verifiable)."""
         subject = self.subject(ref)
         docs = owned_by(self.kb.repo.documents(), subject)
         removed = self.kb.remove_many(d.doc_id for d in docs) if docs else []
         originals = sum(self.data.forget_original(d) for d in removed)
         self.data.forget_cached()
+        bundles = self.data.forget_answers(subject)
         self.data.forget_account(subject)
         # The erasure event names the subject by user id only; pseudonymising afterwards
         # covers this event too.
@@ -122,7 +127,11 @@ class PrivacyService:
             resource=f"user/{subject.user_id}",
             user_id=actor,
             severity="warning",
-            details={"target_user": subject.user_id, "documents_removed": len(removed)},
+            details={
+                "target_user": subject.user_id,
+                "documents_removed": len(removed),
+                "answer_bundles_removed": bundles,
+            },
         )
         lines = self.data.pseudonymise_audit(subject)
         return ErasureReport(
@@ -131,4 +140,5 @@ class PrivacyService:
             originals_removed=originals,
             audit_lines_pseudonymised=lines,
             account_removed=True,
+            answer_bundles_removed=bundles,
         )

@@ -31,6 +31,7 @@ from xnai.services.breaker import (
     counts_as_failure,
     is_transient,
 )
+from xnai.services.delegation import Through
 from xnai.services.generation import GenerationLimiter, Slot
 
 __all__ = [
@@ -197,23 +198,9 @@ class GuardedChatModel:
         self.retry = retry or RetryPolicy()
         self.metrics = metrics
 
-    @property
-    def name(self) -> str:
-        """The wrapped model's name."""
-        return self.model.name
-
-    @name.setter
-    def name(self, value: str) -> None:
-        self.model.name = value
-
-    @property
-    def context_size(self) -> int:
-        """The wrapped model's context window."""
-        return self.model.context_size
-
-    @context_size.setter
-    def context_size(self, value: int) -> None:
-        self.model.context_size = value
+    # The wrapped model's name and context window.
+    name = Through[str]("model")
+    context_size = Through[int]("model")
 
     def count_tokens(self, text: str) -> int:
         """Tokens as the wrapped model counts them."""

@@ -21,6 +21,7 @@ class RetentionReport:
     documents_removed: tuple[str, ...]
     sessions_purged: int
     audit_lines_trimmed: int
+    answer_bundles_purged: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -30,6 +31,7 @@ class RetentionReport:
             "documents_removed": list(self.documents_removed),
             "sessions_purged": self.sessions_purged,
             "audit_lines_trimmed": self.audit_lines_trimmed,
+            "answer_bundles_purged": self.answer_bundles_purged,
         }
 
 
@@ -44,7 +46,8 @@ def _parse(stamp: str) -> datetime:
 
 
 class RetentionJob:
-    """Removes documents, expired credentials and audit lines older than ``days``."""
+    """Removes documents, expired credentials, audit lines and answer bundles older than
+    ``days``."""
 
     def __init__(
         self,
@@ -54,6 +57,7 @@ class RetentionJob:
         *,
         purge_credentials: Callable[[datetime], int] = lambda _now: 0,
         trim_audit: Callable[[datetime], int] = lambda _cutoff: 0,
+        purge_answers: Callable[[datetime], int] = lambda _cutoff: 0,
         remember: Callable[[str], None] = lambda _stamp: None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
@@ -62,6 +66,7 @@ class RetentionJob:
         self._audit = audit
         self._purge_credentials = purge_credentials
         self._trim_audit = trim_audit
+        self._purge_answers = purge_answers
         self._remember = remember
         self._clock = clock
 
@@ -77,12 +82,14 @@ class RetentionJob:
         removed = self.kb.remove_many(d.doc_id for d in doomed) if doomed else []
         purged = self._purge_credentials(now)
         trimmed = self._trim_audit(cutoff)
+        bundles = self._purge_answers(cutoff)
         report = RetentionReport(
             ran_at=now.isoformat(timespec="seconds"),
             cutoff=cutoff.isoformat(timespec="seconds"),
             documents_removed=tuple(d.doc_id for d in removed),
             sessions_purged=purged,
             audit_lines_trimmed=trimmed,
+            answer_bundles_purged=bundles,
         )
         self._audit.record(
             "retention",
@@ -95,6 +102,7 @@ class RetentionJob:
                 "doc_ids": list(report.documents_removed),
                 "sessions_purged": purged,
                 "audit_lines_trimmed": trimmed,
+                "answer_bundles_purged": bundles,
             },
         )
         self._remember(report.ran_at)

@@ -10,6 +10,7 @@ from xnai.domain.models import Document
 from xnai.domain.ports import AuditSink, OriginalsStore
 from xnai.domain.rbac import LOCAL_ADMIN
 from xnai.services.access import AccessService
+from xnai.services.answer_bundles import AnswerBundles
 from xnai.services.audit import Auditor
 from xnai.services.privacy import Subject, SubjectData
 from xnai.services.users import UserAdmin
@@ -21,9 +22,10 @@ def subject_data(
     originals: OriginalsStore,
     access: AccessService,
     forget_cached: Callable[[], object],
+    bundles: AnswerBundles | None = None,
 ) -> SubjectData:
-    """The accounts, audit trail, stored originals, cached answers and collection grants
-    that may hold a subject's personal data."""
+    """The accounts, audit trail, stored originals, cached answers, answer bundles and
+    collection grants that may hold a subject's personal data."""
 
     def find(ref: str) -> Subject | None:
         try:
@@ -60,6 +62,21 @@ def subject_data(
             if subject.user_id in col.readable_users or subject.username in col.readable_users
         ]
 
+    def ids(subject: Subject) -> list[str]:
+        # Sessions and API keys ask as the user id; ``xnai ask --as-user`` names a user by
+        # id when the account exists, else as given.
+        return list(dict.fromkeys((subject.user_id, subject.username)))
+
+    def answer_bundles(subject: Subject) -> list[dict[str, Any]]:
+        if bundles is None:
+            return []
+        return [b for user_id in ids(subject) for b in bundles.of_user(user_id)]
+
+    def forget_answers(subject: Subject) -> int:
+        if bundles is None:
+            return 0
+        return sum(bundles.forget_user(user_id) for user_id in ids(subject))
+
     return SubjectData(
         find=find,
         account=lambda subject: users.account_record(subject.user_id),
@@ -68,5 +85,6 @@ def subject_data(
         pseudonymise_audit=pseudonymise,
         forget_original=forget_original,
         forget_cached=forget_cached_answers,
-        extra={"collections": readable_collections},
+        forget_answers=forget_answers,
+        extra={"collections": readable_collections, "answer_bundles": answer_bundles},
     )

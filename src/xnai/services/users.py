@@ -74,8 +74,7 @@ class UserAdmin(IdentityCore):
 
     def describe(self, actor: Principal, ref: str) -> UserSummary:
         """One user by name or id."""
-        self._require_manager(actor)
-        return self._summary(self._target(ref))
+        return self._summary(self._managed(actor, ref))
 
     def set_role(self, actor: Principal, ref: str, role: Role) -> User:
         """Change a user's role (never one's own; ``system`` only from the command line)."""
@@ -85,41 +84,26 @@ class UserAdmin(IdentityCore):
         if user.user_id == actor.user_id:
             raise PermissionDeniedError("you cannot change your own role")
         if user.role is not role:
-            with self._audited(
-                "role_changed",
-                action="set_role",
-                user_id=actor.user_id,
-                resource=f"user:{user.username}",
-                details={"from": user.role.value, "to": role.value},
-            ):
-                if not self.repo.set_role(user.user_id, role):
-                    raise ConflictError(
-                        f"{user.username} is the last enabled admin: make another first"
-                    )
+            details = {"from": user.role.value, "to": role.value}
+            with self._changing(actor, user, "role_changed", "set_role", details=details):
+                _keep_an_admin(self.repo.set_role(user.user_id, role), user)
         return self._existing(user.user_id)
 
     def set_enabled(self, actor: Principal, ref: str, enabled: bool) -> User:
         """Enable or disable a user; disabling revokes every session and API key."""
-        self._require_manager(actor)
-        user = self._target(ref)
-        with self._audited(
-            "user_enabled" if enabled else "user_disabled",
-            action="enable_user" if enabled else "disable_user",
-            user_id=actor.user_id,
-            resource=f"user:{user.username}",
-        ):
-            if not self.repo.set_enabled(user.user_id, enabled):
-                raise ConflictError(
-                    f"{user.username} is the last enabled admin: make another first"
-                )
+        user = self._managed(actor, ref)
+        event, action = (
+            ("user_enabled", "enable_user") if enabled else ("user_disabled", "disable_user")
+        )
+        with self._changing(actor, user, event, action):
+            _keep_an_admin(self.repo.set_enabled(user.user_id, enabled), user)
             if not enabled:
                 self._revoke_all(user, actor, "user_disabled")
         return self._existing(user.user_id)
 
     def reset_password(self, actor: Principal, ref: str, password: str | None = None) -> str | None:
         """Set a new password (random when None, returned once), revoke credentials, unlock."""
-        self._require_manager(actor)
-        user = self._target(ref)
+        user = self._managed(actor, ref)
         generated = random_password() if password is None else None
         new = password if password is not None else generated or ""
         self.check_password(new, user.username)
@@ -129,46 +113,25 @@ class UserAdmin(IdentityCore):
 
     def unlock(self, actor: Principal, ref: str) -> None:
         """Lift a lockout and forget the failed logins."""
-        self._require_manager(actor)
-        user = self._target(ref)
-        with self._audited(
-            "account_unlocked",
-            action="unlock",
-            user_id=actor.user_id,
-            resource=f"user:{user.username}",
-        ):
+        user = self._managed(actor, ref)
+        with self._changing(actor, user, "account_unlocked", "unlock"):
             self.repo.clear_failures(name_key(user.username))
 
     def reset_mfa(self, actor: Principal, ref: str) -> None:
         """Remove a user's TOTP enrolment (a lost phone); they enrol again."""
-        self._require_manager(actor)
-        user = self._target(ref)
-        with self._audited(
-            "mfa_reset",
-            action="reset_mfa",
-            user_id=actor.user_id,
-            resource=f"user:{user.username}",
-            severity="warning",
-        ):
+        user = self._managed(actor, ref)
+        with self._changing(actor, user, "mfa_reset", "reset_mfa", severity="warning"):
             self.repo.set_mfa(user.user_id, None, enrolled=False)
 
     def erase_account(self, actor: Principal, ref: str) -> User:
         """Delete a user with every credential (data subject erasure); refuses the last
         enabled admin."""
-        self._require_manager(actor)
-        user = self._target(ref)
-        with self._audited(
-            "user_deleted",
-            action="erase_user",
-            user_id=actor.user_id,
-            resource=f"user:{user.username}",
-            severity="warning",
-            details={"target_user_id": user.user_id},
+        user = self._managed(actor, ref)
+        details = {"target_user_id": user.user_id}
+        with self._changing(
+            actor, user, "user_deleted", "erase_user", severity="warning", details=details
         ):
-            if not self.repo.delete_user(user.user_id, name_key(user.username)):
-                raise ConflictError(
-                    f"{user.username} is the last enabled admin: make another first"
-                )
+            _keep_an_admin(self.repo.delete_user(user.user_id, name_key(user.username)), user)
         return user
 
     def account_record(self, ref: str) -> dict[str, Any]:
@@ -221,6 +184,11 @@ class UserAdmin(IdentityCore):
                 found.append(user.username)
         return found
 
+    def _managed(self, actor: Principal, ref: str) -> User:
+        """The user ``ref`` names, when ``actor`` may manage users."""
+        self._require_manager(actor)
+        return self._target(ref)
+
     def _new_user(self, username: str, role: Role, password: str) -> User:
         """A valid new user, not stored yet."""
         name = normalise(username)
@@ -232,3 +200,9 @@ class UserAdmin(IdentityCore):
         self.check_password(password, name)
         now = self.clock()
         return User(f"u_{secrets.token_hex(8)}", name, role, self.hasher.hash(password), now, now)
+
+
+def _keep_an_admin(done: bool, user: User) -> None:
+    """ConflictError when the store refused a change that would leave no enabled admin."""
+    if not done:
+        raise ConflictError(f"{user.username} is the last enabled admin: make another first")

@@ -9,6 +9,7 @@ from collections.abc import Iterable, Iterator
 
 from xnai.domain.errors import ModelError
 from xnai.domain.voice import AudioChunk, TextToSpeech
+from xnai.services.delegation import Through
 
 # Words whose trailing period does not end a sentence.
 ABBREVIATIONS = frozenset(
@@ -87,23 +88,9 @@ class SentenceSpeech:
     def __init__(self, engine: TextToSpeech) -> None:
         self.engine = engine
 
-    @property
-    def name(self) -> str:
-        """The engine's name."""
-        return self.engine.name
-
-    @name.setter
-    def name(self, value: str) -> None:
-        self.engine.name = value
-
-    @property
-    def sample_rate(self) -> int:
-        """The engine's sample rate."""
-        return self.engine.sample_rate
-
-    @sample_rate.setter
-    def sample_rate(self, value: int) -> None:
-        self.engine.sample_rate = value
+    # The engine's name and sample rate.
+    name = Through[str]("engine")
+    sample_rate = Through[int]("engine")
 
     def synthesize(self, text: str) -> Iterator[AudioChunk]:
         """Chunks of each sentence of ``text``, yielded as soon as each is ready."""

@@ -34,7 +34,7 @@ from xnai.domain.models import Citation
 from xnai.domain.rbac import Permission, Principal
 from xnai.services.voice import speakable, wav_bytes
 from xnai.ui import commands
-from xnai.ui.chat import Conversation, friendly_error
+from xnai.ui.chat import Conversation, Reply, friendly_error
 from xnai.ui.files import read_upload, upload_name
 from xnai.ui.login import (
     CLIENT_ADDRESS,
@@ -44,7 +44,7 @@ from xnai.ui.login import (
     LoginRefused,
     Logins,
 )
-from xnai.ui.render import citation_markdown, escape_text, safe_markdown
+from xnai.ui.render import citation_markdown, escape_text, reading_line, safe_markdown
 from xnai.ui.streaming import drain
 from xnai.ui.tickets import TicketSealer
 from xnai.ui.voice import AUDIO_SAMPLE_RATE, UNAVAILABLE, Utterances, speech_at
@@ -56,6 +56,7 @@ UTTERANCES = "xnai_utterances"
 VOICE_LOCK = "xnai_voice_lock"
 LISTENING = "xnai_listening"
 CODE_ATTEMPTS = 3
+BUNDLE_FILE = "answer-bundle.json"
 
 
 class ChatHandlers:
@@ -158,12 +159,17 @@ class ChatHandlers:
             return
         msg = cl.Message(content="")
         text = ""
+        # Where the answer will come from, shown as soon as retrieval is done: the model
+        # still has to read the prompt, which takes seconds on a CPU.
+        reading = reading_line(reply.citations)
+        if reading:
+            await msg.stream_token(reading, is_sequence=True)
         try:
             async for piece in drain(reply):
                 text += piece
                 # The whole text each time: a link or image must never render, not even
                 # while its closing parenthesis is still to come.
-                await msg.stream_token(safe_markdown(text), is_sequence=True)
+                await msg.stream_token(_join(safe_markdown(text), reading), is_sequence=True)
         except Exception as exc:
             conversation.stats.failed += 1
             msg.content = _join(safe_markdown(text), escape_text(friendly_error(exc)))
@@ -171,7 +177,9 @@ class ChatHandlers:
             return
         final = reply.answer.text if reply.answer is not None else text
         msg.content = _join(safe_markdown(final), _sources_line(reply.cited))
-        msg.elements = _source_elements(reply.cited)  # type: ignore[assignment]
+        elements: list[Any] = _source_elements(reply.cited)
+        elements += await _bundle_element(conversation, reply)
+        msg.elements = elements
         await msg.send()
         await self.speak(conversation, final, msg)
 
@@ -208,10 +216,8 @@ class ChatHandlers:
         await self.answer(conversation, arg, retrieval=True)
 
     async def _rag(self, conversation: Conversation, arg: str) -> None:
-        on = commands.switch(arg)
+        on = await _switch(arg, "Retrieval is", conversation.rag, "/rag")
         if on is None:
-            state = "on" if conversation.rag else "off"
-            await _say(f"Retrieval is {state}. Usage: `/rag on` or `/rag off`.")
             return
         conversation.rag = on
         if on:
@@ -250,10 +256,8 @@ class ChatHandlers:
         await _say(f"Files you drop into the chat now go into **{escape_text(arg)}**.")
 
     async def _voice(self, conversation: Conversation, arg: str) -> None:
-        on = commands.switch(arg)
+        on = await _switch(arg, "Spoken answers are", conversation.voice, "/voice")
         if on is None:
-            state = "on" if conversation.voice else "off"
-            await _say(f"Spoken answers are {state}. Usage: `/voice on` or `/voice off`.")
             return
         if on and await _loaded(_speech_out(self.c)) is None:
             await _say(escape_text(UNAVAILABLE))
@@ -461,6 +465,16 @@ async def _say(markdown: str) -> None:
     await cl.Message(content=markdown).send()
 
 
+async def _switch(arg: str, setting: str, current: bool, command: str) -> bool | None:
+    """The on/off that ``arg`` asks for; None, after saying how ``setting`` stands and how to
+    switch it, when ``arg`` is neither."""
+    on = commands.switch(arg)
+    if on is None:
+        state = "on" if current else "off"
+        await _say(f"{setting} {state}. Usage: `{command} on` or `{command} off`.")
+    return on
+
+
 def _join(*parts: str) -> str:
     return "\n\n".join(p for p in parts if p)
 
@@ -483,6 +497,19 @@ def _source_elements(citations: tuple[Citation, ...]) -> list[cl.Text]:
         cl.Text(name=f"[{c.number}]", content=citation_markdown(c), display="side")
         for c in citations
     ]
+
+
+async def _bundle_element(conversation: Conversation, reply: Reply) -> list[cl.File]:
+    """The answer's signed bundle as a file to download (none when it has none)."""
+    try:
+        bundle = await asyncio.to_thread(conversation.bundle_json, reply.answer)
+    except XnaiError as exc:
+        log.warning("the answer bundle is not offered: %s", exc)
+        return []
+    if bundle is None:
+        return []
+    content = bundle.encode("utf-8")
+    return [cl.File(name=BUNDLE_FILE, content=content, mime="application/json", display="inline")]
 
 
 def _outcome(report: Any) -> str:

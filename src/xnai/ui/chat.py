@@ -188,6 +188,14 @@ class Conversation:
             on_done=partial(self._finished, question, "chat"),
         )
 
+    def bundle_json(self, answer: Answer | None) -> str | None:
+        """The signed bundle of ``answer``, as the file the chat offers for download; None
+        when the answer has none (its bundle could not be kept)."""
+        if answer is None or not answer.answer_id:
+            return None
+        user_id = self.principal().user_id
+        return self.c.answer_bundles.bundle_for(answer.answer_id, user_id).to_json()
+
     def _finished(self, question: str, intent: str, reply: Reply) -> None:
         answer = reply.answer
         assert answer is not None

@@ -275,3 +275,11 @@ def citation_markdown(citation: Citation) -> str:
         f"{escape_text(citation.source)}, characters {citation.start}–{citation.end}\n\n"
         f"---\n\n{quote}\n"
     )
+
+
+def reading_line(citations: tuple[Citation, ...]) -> str:
+    """The sources an answer is being written from, numbered, titles shown as text."""
+    if not citations:
+        return ""
+    titles = ((c.number, " ".join(c.title.split())) for c in citations)  # one line each
+    return "Reading: " + ", ".join(f"[{n}] {escape_text(title)}" for n, title in titles)

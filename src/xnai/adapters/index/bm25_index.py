@@ -11,7 +11,6 @@ import json
 import logging
 import math
 import re
-import threading
 import zipfile
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -21,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from xnai.adapters.index.texts import LazyTextIndex
 from xnai.adapters.optional import optional_import
 from xnai.domain.access import RowFilter
 from xnai.domain.errors import IntegrityError
@@ -102,7 +102,7 @@ class _Postings:
         return scores
 
 
-class Bm25LexicalIndex:
+class Bm25LexicalIndex(LazyTextIndex[_Snapshot]):
     """Okapi BM25 (Lucene variant) over chunk texts; defaults are Anserini's for SciFact."""
 
     def __init__(
@@ -113,6 +113,7 @@ class Bm25LexicalIndex:
         stem: bool = True,
         keyring: KeyRing | None = None,
     ) -> None:
+        super().__init__(_Snapshot((), None))
         self.k1 = k1
         self.b = b
         self._keyring = keyring
@@ -122,46 +123,12 @@ class Bm25LexicalIndex:
         self._stem = _english_stemmer() if stem else None
         # Saved with the index: a load with another analyzer re-indexes from the texts.
         self.analyzer = "word-lucene-stop" + ("+snowball-english" if self._stem else "")
-        self._texts: dict[str, str] = {}  # insertion order is index order
-        self._snapshot: _Snapshot | None = _Snapshot((), None)
-        self._lock = threading.Lock()
-
-    def __len__(self) -> int:
-        return len(self._texts)
-
-    def ids(self) -> list[str]:
-        """Chunk ids in index order."""
-        with self._lock:
-            return list(self._texts)
 
     def tokenize(self, text: str) -> list[str]:
         """Lowercase words without English stop words, stemmed when a stemmer is available."""
         words = _WORD.findall(_POSSESSIVE.sub("", text.lower()))
         terms = [word for word in words if word not in self._stopwords]
         return self._stem(terms) if self._stem else terms
-
-    def add(self, ids: Sequence[str], texts: Sequence[str]) -> None:
-        """Index texts under new chunk ids; the index is rebuilt on the next search."""
-        new_ids = list(ids)
-        if len(new_ids) != len(texts):
-            raise ValueError(f"{len(new_ids)} ids for {len(texts)} texts")
-        if len(set(new_ids)) != len(new_ids):
-            raise ValueError("duplicate chunk ids in one add")
-        with self._lock:
-            taken = [chunk_id for chunk_id in new_ids if chunk_id in self._texts]
-            if taken:
-                raise ValueError(f"chunk ids already indexed: {taken[:5]}")
-            self._texts.update(zip(new_ids, texts, strict=True))
-            self._snapshot = None
-
-    def remove(self, ids: set[str]) -> None:
-        """Drop these chunk ids (unknown ids are ignored)."""
-        with self._lock:
-            doomed = [chunk_id for chunk_id in ids if chunk_id in self._texts]
-            for chunk_id in doomed:
-                del self._texts[chunk_id]
-            if doomed:
-                self._snapshot = None
 
     def search(
         self, query: str, k: int, allowed: RowFilter | None = None
@@ -209,25 +176,14 @@ class Bm25LexicalIndex:
             # None makes the next search re-index (the saved files were built differently).
             fits = loaded is not None or not texts
             retriever, postings = loaded if loaded is not None else (None, None)
-            self._snapshot = _Snapshot(tuple(texts), retriever, postings) if fits else None
+            self._built = _Snapshot(tuple(texts), retriever, postings) if fits else None
 
-    def _current(self) -> _Snapshot:
-        """The built index, rebuilding it first if texts changed since the last build."""
-        snapshot = self._snapshot
-        if snapshot is not None:
-            return snapshot
-        with self._lock:
-            return self._build_locked()
-
-    def _build_locked(self) -> _Snapshot:
-        """Build the index from the texts unless it is current; hold the lock to call."""
-        if self._snapshot is None:
-            ids = tuple(self._texts)
-            corpus = [self.tokenize(self._texts[chunk_id]) for chunk_id in ids]
-            retriever = self._index(corpus)
-            postings = _Postings.of(corpus, retriever.vocab_dict) if retriever else None
-            self._snapshot = _Snapshot(ids, retriever, postings)
-        return self._snapshot
+    def _build(self, texts: dict[str, str]) -> _Snapshot:
+        ids = tuple(texts)
+        corpus = [self.tokenize(texts[chunk_id]) for chunk_id in ids]
+        retriever = self._index(corpus)
+        postings = _Postings.of(corpus, retriever.vocab_dict) if retriever else None
+        return _Snapshot(ids, retriever, postings)
 
     def _index(self, corpus: list[list[str]]) -> Any:
         """A bm25s retriever over tokenised texts; None when there is no term at all."""

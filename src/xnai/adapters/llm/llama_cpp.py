@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, cast
 
-from xnai.adapters.optional import optional_import
+from xnai.adapters.llm.ggml import import_runtime, model_file
 from xnai.domain.errors import ModelError, ModelUnavailableError
 from xnai.domain.models import ChatMessage
 
@@ -19,14 +18,8 @@ if TYPE_CHECKING:
 
 
 def _import_llama_cpp() -> ModuleType:
-    """Import llama_cpp on first use: it is heavy and optional."""
-    # ggml's OpenMP threads spin while they wait. When anything else wants a core
-    # (embedding, the web server, another process), 2 spinning threads on 2 cores make
-    # generation 15-30x slower; passive waiting avoids that collapse at the cost of about
-    # a third of the speed on an idle machine. libgomp reads this once, when it loads;
-    # a value the user set (OMP_WAIT_POLICY=ACTIVE for benchmarks) wins.
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    return optional_import(
+    """Import llama_cpp on first use."""
+    return import_runtime(
         "llama_cpp",
         feature="the llama.cpp model backend",
         package="llama-cpp-python",
@@ -47,9 +40,7 @@ class LlamaCppChatModel:
         n_batch: int = 512,
         seed: int = 0,
     ) -> None:
-        path = Path(path)
-        if not path.is_file():
-            raise ModelUnavailableError(f"model file not found: {path}")
+        path = model_file(path)
         self._llm = _load(path, n_ctx=n_ctx, n_threads=n_threads, n_batch=n_batch, seed=seed)
         self._seed = seed
         self._lock = threading.Lock()

@@ -4,6 +4,7 @@ Tests and offline demos use them; each runs the same contract suite as the real 
 """
 
 from xnai.adapters.memory.access import MemoryCollectionStore
+from xnai.adapters.memory.answers import MemoryAnswerBundles
 from xnai.adapters.memory.audit import MemoryAnchorStore, MemoryAuditLog, RecordingAudit
 from xnai.adapters.memory.cache import MemoryCache
 from xnai.adapters.memory.documents import MemoryDocumentRepository
@@ -15,6 +16,7 @@ from xnai.adapters.memory.lexical_index import MemoryLexicalIndex
 from xnai.adapters.memory.llm import FakeChatModel
 from xnai.adapters.memory.metrics import RecordingMetrics
 from xnai.adapters.memory.sealing import MemorySealer
+from xnai.adapters.memory.signing import HmacSigner
 from xnai.adapters.memory.storage import MemoryOriginals, MemoryStateStore
 from xnai.adapters.memory.vector_index import NumpyVectorIndex
 from xnai.adapters.memory.voice import CodedSpeechToText, CodedTextToSpeech
@@ -25,7 +27,9 @@ __all__ = [
     "FakeChatModel",
     "FastPasswordHasher",
     "HashingEmbedder",
+    "HmacSigner",
     "MemoryAnchorStore",
+    "MemoryAnswerBundles",
     "MemoryAuditLog",
     "MemoryCache",
     "MemoryCollectionStore",

@@ -7,11 +7,11 @@ import json
 import threading
 from collections.abc import Collection, Iterator, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Unpack
 
 from xnai.adapters.audit.chain import GENESIS, KeyLookup, canonical, check, erase, seal
 from xnai.domain.audit import AUDIT_KEY_CONTEXT, AuditAnchor, VerifyResult
-from xnai.domain.ports import KeyRing
+from xnai.domain.ports import EVENT_DEFAULTS, EventFields, KeyRing
 
 
 class MemoryAnchorStore:
@@ -135,28 +135,8 @@ class RecordingAudit:
     def __init__(self) -> None:
         self.events: list[dict[str, Any]] = []
 
-    def record(
-        self,
-        event_type: str,
-        *,
-        action: str,
-        resource: str = "",
-        user_id: str | None = None,
-        success: bool = True,
-        severity: str = "info",
-        source_ip: str | None = None,
-        details: dict[str, Any] | None = None,
-    ) -> None:
+    def record(self, event_type: str, **fields: Unpack[EventFields]) -> None:
         """Keep the event (with a copy of its details, as a written trail would)."""
-        self.events.append(
-            {
-                "event_type": event_type,
-                "action": action,
-                "resource": resource,
-                "user_id": user_id,
-                "success": success,
-                "severity": severity,
-                "source_ip": source_ip,
-                "details": copy.deepcopy(dict(details or {})),
-            }
-        )
+        event = {"event_type": event_type, **EVENT_DEFAULTS, **fields}
+        event["details"] = copy.deepcopy(dict(event["details"] or {}))
+        self.events.append(event)

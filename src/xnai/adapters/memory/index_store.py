@@ -9,7 +9,6 @@ from __future__ import annotations
 import copy
 import itertools
 import os
-import re
 import shutil
 import tempfile
 import threading
@@ -19,13 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from xnai.adapters.storage.fsutil import TMP_MARK
-from xnai.adapters.storage.generation_info import check_info, write_info
-
-_GEN = re.compile(r"^gen-(\d{6,})$")
-_TMP = TMP_MARK
+from xnai.adapters.storage.generation_dirs import GenerationDirs
 
 
-class MemoryIndexStore:
+class MemoryIndexStore(GenerationDirs):
     """Generations under ``root`` (a new temporary directory when omitted)."""
 
     def __init__(self, root: Path | None = None) -> None:
@@ -61,18 +57,6 @@ class MemoryIndexStore:
         """Changes with every ``set_pointer``."""
         return self._stamp
 
-    def generation_dir(self, generation: int) -> Path:
-        """Final directory of a generation."""
-        return self.root / f"gen-{generation:06d}"
-
-    def stage(self, generation: int) -> Path:
-        """A fresh temporary directory beside the generations."""
-        staged = self.root / f"{_TMP}gen-{generation:06d}"
-        if staged.exists():
-            shutil.rmtree(staged)
-        staged.mkdir(mode=0o700)
-        return staged
-
     def publish(self, staged: Path, generation: int) -> Path:
         """Rename a staged directory into place (replacing an unreferenced leftover)."""
         final = self.generation_dir(generation)
@@ -80,19 +64,6 @@ class MemoryIndexStore:
             shutil.rmtree(final)
         os.replace(staged, final)
         return final
-
-    def describe(self, staged: Path, info: dict[str, Any]) -> None:
-        """Write ``generation.json``: ``info`` and the sha256 of every staged file."""
-        write_info(staged, info, bytes)
-
-    def damage(self, generation: int) -> list[str]:
-        """The files of a generation whose content differs from what was recorded."""
-        return check_info(self.generation_dir(generation), bytes)
-
-    def generations(self) -> list[int]:
-        """Published generations present, ascending."""
-        found = (_GEN.match(p.name) for p in self.root.iterdir() if p.is_dir())
-        return sorted(int(m.group(1)) for m in found if m)
 
     def set_pointer(self, generation: int) -> None:
         """Point at ``generation``."""
@@ -109,7 +80,7 @@ class MemoryIndexStore:
 
     def cleanup(self, keep: set[int]) -> list[Path]:
         """Remove staged leftovers and generations not kept."""
-        gone = [p for p in self.root.iterdir() if p.name.startswith(_TMP)]
+        gone = [p for p in self.root.iterdir() if p.name.startswith(TMP_MARK)]
         gone += [self.generation_dir(g) for g in self.generations() if g not in keep]
         for path in gone:
             shutil.rmtree(path, ignore_errors=True)

@@ -5,12 +5,11 @@ from __future__ import annotations
 import json
 import math
 import re
-import threading
 from collections import Counter
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from xnai.adapters.index.texts import LazyTextIndex
 from xnai.domain.access import RowFilter
 
 TEXTS_FILE = "memory_lexical.json"
@@ -71,46 +70,13 @@ class _Built:
     avg_length: float
 
 
-class MemoryLexicalIndex:
+class MemoryLexicalIndex(LazyTextIndex[_Built]):
     """BM25 (Lucene's idf, always positive) over texts kept in a dict; rebuilt lazily."""
 
     def __init__(self, k1: float = 0.9, b: float = 0.4) -> None:
+        super().__init__()
         self.k1 = k1
         self.b = b
-        self._texts: dict[str, str] = {}  # insertion order is index order
-        self._built: _Built | None = None
-        self._lock = threading.Lock()
-
-    def __len__(self) -> int:
-        return len(self._texts)
-
-    def ids(self) -> list[str]:
-        """Chunk ids in index order."""
-        with self._lock:
-            return list(self._texts)
-
-    def add(self, ids: Sequence[str], texts: Sequence[str]) -> None:
-        """Index texts under new chunk ids; ValueError on a duplicate id."""
-        new_ids = list(ids)
-        if len(new_ids) != len(texts):
-            raise ValueError(f"{len(new_ids)} ids for {len(texts)} texts")
-        if len(set(new_ids)) != len(new_ids):
-            raise ValueError("duplicate chunk ids in one add")
-        with self._lock:
-            taken = [i for i in new_ids if i in self._texts]
-            if taken:
-                raise ValueError(f"chunk ids already indexed: {taken[:5]}")
-            self._texts.update(zip(new_ids, texts, strict=True))
-            self._built = None
-
-    def remove(self, ids: set[str]) -> None:
-        """Drop these chunk ids (unknown ids are ignored)."""
-        with self._lock:
-            doomed = [i for i in ids if i in self._texts]
-            for chunk_id in doomed:
-                del self._texts[chunk_id]
-            if doomed:
-                self._built = None
 
     def search(
         self, query: str, k: int, allowed: RowFilter | None = None
@@ -151,11 +117,15 @@ class MemoryLexicalIndex:
             self._texts = texts
             self._built = None
 
-    def _current(self) -> _Built:
-        with self._lock:
-            if self._built is None:
-                self._built = _build(self._texts)
-            return self._built
+    def _build(self, texts: dict[str, str]) -> _Built:
+        ids = tuple(texts)
+        terms = tuple(Counter(tokenize(texts[i])) for i in ids)
+        lengths = tuple(sum(t.values()) for t in terms)
+        df: Counter[str] = Counter()
+        for t in terms:
+            df.update(t.keys())
+        avg = sum(lengths) / len(lengths) if lengths else 0.0
+        return _Built(ids, terms, lengths, df, avg)
 
     def _score(self, built: _Built, row: int, terms: set[str], stats: _Stats) -> float:
         tf, n = built.terms[row], stats.count
@@ -188,14 +158,3 @@ def _stats(built: _Built, rows: list[int], terms: set[str]) -> _Stats:
         df.update(terms & built.terms[row].keys())
     total = sum(built.lengths[row] for row in rows)
     return _Stats(len(rows), df, total / len(rows) if rows else 0.0)
-
-
-def _build(texts: dict[str, str]) -> _Built:
-    ids = tuple(texts)
-    terms = tuple(Counter(tokenize(texts[i])) for i in ids)
-    lengths = tuple(sum(t.values()) for t in terms)
-    df: Counter[str] = Counter()
-    for t in terms:
-        df.update(t.keys())
-    avg = sum(lengths) / len(lengths) if lengths else 0.0
-    return _Built(ids, terms, lengths, df, avg)

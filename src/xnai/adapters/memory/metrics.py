@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from collections import defaultdict
 
-from xnai.domain.metrics import SPECS
+from xnai.domain.metrics import catalogued
 
 
 def _key(labels: dict[str, str]) -> tuple[tuple[str, str], ...]:
@@ -23,29 +23,22 @@ class RecordingMetrics:
             list
         )
 
-    def _check(self, name: str, kind: str, labels: dict[str, str]) -> None:
-        spec = SPECS.get(name)
-        if spec is None or spec.kind != kind:
-            raise ValueError(f"{name} is not a {kind} of the metric catalogue")
-        if set(labels) != set(spec.labels):
-            raise ValueError(f"{name} takes labels {spec.labels}, got {tuple(labels)}")
-
     def inc(self, name: str, amount: float = 1.0, **labels: str) -> None:
         """Add to a counter."""
-        self._check(name, "counter", labels)
+        catalogued(name, "counter", labels)
         with self._lock:
             series = self.counters[name]
             series[_key(labels)] = series.get(_key(labels), 0.0) + amount
 
     def set(self, name: str, value: float, **labels: str) -> None:
         """Set a gauge."""
-        self._check(name, "gauge", labels)
+        catalogued(name, "gauge", labels)
         with self._lock:
             self.gauges[name][_key(labels)] = value
 
     def observe(self, name: str, value: float, **labels: str) -> None:
         """Record a histogram value."""
-        self._check(name, "histogram", labels)
+        catalogued(name, "histogram", labels)
         with self._lock:
             self.observations[name].append((_key(labels), value))
 

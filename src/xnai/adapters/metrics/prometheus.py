@@ -19,7 +19,7 @@ from prometheus_client.registry import Collector
 
 from xnai.adapters.metrics import port as port_server
 from xnai.adapters.metrics.system import SystemReader
-from xnai.domain.metrics import CATALOGUE, SPECS, MetricSpec
+from xnai.domain.metrics import CATALOGUE, SPECS, MetricSpec, catalogued
 
 log = logging.getLogger("xnai.metrics")
 
@@ -85,11 +85,7 @@ class PrometheusMetrics:
         self._scraped[spec.name] = collector
 
     def _child(self, name: str, kind: str, labels: dict[str, str]) -> Any:
-        spec = SPECS.get(name)
-        if spec is None or spec.kind != kind:
-            raise ValueError(f"{name} is not a {kind} of the metric catalogue")
-        if set(labels) != set(spec.labels):
-            raise ValueError(f"{name} takes labels {spec.labels}, got {tuple(labels)}")
+        catalogued(name, kind, labels)
         if name in self._scraped:
             raise ValueError(f"{name} is read when scraped; it cannot be reported")
         collector = self._collectors[name]

@@ -16,10 +16,10 @@ def prepare_data_dir(layout: DataLayout) -> None:
 
 def holds_data(layout: DataLayout, database_url: str) -> bool:
     """True when the data directory or the database already holds anything."""
-    # Any file in the originals or audit folders counts, the audit log among them.
+    # Any file in the originals, audit or answers folders counts, the audit log among them.
     if layout.index_pointer.exists() or layout.manifest.exists():
         return True
-    if any(any(folder.glob("*")) for folder in (layout.originals, layout.audit)):
+    if any(any(folder.glob("*")) for folder in (layout.originals, layout.audit, layout.answers)):
         return True
     return database_has_rows(database_url or layout.sqlite_url)
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import re
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,18 +22,17 @@ from xnai.adapters.storage.fsutil import (
     fsync_file,
     restrict_tree,
 )
-from xnai.adapters.storage.generation_info import check_info, write_info
+from xnai.adapters.storage.generation_dirs import GenerationDirs
 from xnai.domain.errors import IntegrityError
 from xnai.domain.keys import USER_DATA
 from xnai.domain.layout import DataLayout
 from xnai.domain.ports import KeyRing
 
-_GEN = re.compile(r"^gen-(\d{6,})$")
 # Every Fernet token starts so (its version byte, base64-encoded); no plain index file does.
 _TOKEN_START = b"gA"
 
 
-class FileIndexStore:
+class FileIndexStore(GenerationDirs):
     """Keeps generations under ``<data>/index`` and the manifest under ``<data>/knowledge``."""
 
     def __init__(self, data_dir: Path, keyring: KeyRing | None = None) -> None:
@@ -89,18 +87,6 @@ class FileIndexStore:
             return None
         return (st.st_ino, st.st_mtime_ns)
 
-    def generation_dir(self, generation: int) -> Path:
-        """Final directory of a generation."""
-        return self.root / f"gen-{generation:06d}"
-
-    def stage(self, generation: int) -> Path:
-        """A fresh temp directory beside the generations."""
-        staged = self.root / f"{TMP_MARK}gen-{generation:06d}-{os.getpid()}"
-        if staged.exists():
-            shutil.rmtree(staged)
-        staged.mkdir(mode=0o700)
-        return staged
-
     def publish(self, staged: Path, generation: int) -> Path:
         """fsync every staged file, rename the directory into place, fsync the parent."""
         restrict_tree(staged)
@@ -117,24 +103,11 @@ class FileIndexStore:
         fsync_dir(self.root)
         return final
 
-    def describe(self, staged: Path, info: dict[str, Any]) -> None:
-        """Write ``generation.json``: ``info`` and the sha256 of every staged file's content."""
-        write_info(staged, info, self._content)
-
-    def damage(self, generation: int) -> list[str]:
-        """The files of a generation whose content differs from what was recorded."""
-        return check_info(self.generation_dir(generation), self._content)
-
     def _content(self, data: bytes) -> bytes:
         """What a generation file holds: decrypted when it is a token."""
         if self._keyring is None or not data.startswith(_TOKEN_START):
             return data
         return self._keyring.decrypt(USER_DATA, data)
-
-    def generations(self) -> list[int]:
-        """Published generations present on disk."""
-        found = (_GEN.match(p.name) for p in self.root.iterdir() if p.is_dir())
-        return sorted(int(m.group(1)) for m in found if m)
 
     def set_pointer(self, generation: int) -> None:
         """Atomically rewrite ``CURRENT``."""

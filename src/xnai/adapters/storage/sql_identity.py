@@ -14,6 +14,8 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    ColumnElement,
+    Connection,
     Engine,
     Float,
     ForeignKey,
@@ -244,28 +246,14 @@ class SqlIdentityRepository:
     def delete_user(self, user_id: str, name_key: str) -> bool:
         """Delete a user with their sessions, API keys and failed-login count, in one
         transaction; False when the user is the last enabled admin (or unknown)."""
-        u, other = users, users.alias("other_admins")
         try:
             with self.engine.begin() as conn:
-                conn.execute(
-                    select(u.c.user_id)
-                    .where(u.c.role == Role.ADMIN.value, u.c.enabled)
-                    .with_for_update()
-                )
-                others = (
-                    select(func.count())
-                    .select_from(other)
-                    .where(
-                        other.c.role == Role.ADMIN.value,
-                        other.c.enabled,
-                        other.c.user_id != user_id,
-                    )
-                    .scalar_subquery()
-                )
-                last_admin = and_(u.c.role == Role.ADMIN.value, u.c.enabled, others == 0)
+                _lock_admins(conn)
                 for table in (sessions, api_keys):
                     conn.execute(delete(table).where(table.c.user_id == user_id))
-                gone = conn.execute(delete(u).where(u.c.user_id == user_id, not_(last_admin)))
+                gone = conn.execute(
+                    delete(users).where(users.c.user_id == user_id, not_(_last_admin(user_id)))
+                )
                 if gone.rowcount != 1:
                     raise _Refused
                 conn.execute(delete(login_failures).where(login_failures.c.name_key == name_key))
@@ -456,30 +444,37 @@ class SqlIdentityRepository:
             conn.execute(update(users).where(users.c.user_id == user_id).values(**values))
 
     def _guarded_update(self, user_id: str, values: dict[str, Any], stays_admin: bool) -> bool:
-        u, other = users, users.alias("other_admins")
         with self.engine.begin() as conn:
-            # PostgreSQL: lock the enabled admins so two concurrent demotions serialise;
-            # SQLite renders no FOR UPDATE and runs each write statement alone anyway.
-            conn.execute(
-                select(u.c.user_id)
-                .where(u.c.role == Role.ADMIN.value, u.c.enabled)
-                .with_for_update()
-            )
-            stmt = update(u).where(u.c.user_id == user_id).values(**values)
+            _lock_admins(conn)
+            stmt = update(users).where(users.c.user_id == user_id).values(**values)
             if not stays_admin:
-                others = (
-                    select(func.count())
-                    .select_from(other)
-                    .where(
-                        other.c.role == Role.ADMIN.value,
-                        other.c.enabled,
-                        other.c.user_id != user_id,
-                    )
-                    .scalar_subquery()
-                )
-                last_admin = and_(u.c.role == Role.ADMIN.value, u.c.enabled, others == 0)
-                stmt = stmt.where(not_(last_admin))
+                stmt = stmt.where(not_(_last_admin(user_id)))
             return conn.execute(stmt).rowcount == 1
+
+
+def _lock_admins(conn: Connection) -> None:
+    """Lock the rows of the enabled admins for the transaction.
+
+    PostgreSQL: two concurrent demotions or deletions serialise on these rows; SQLite
+    renders no FOR UPDATE and runs each write statement alone anyway.
+    """
+    conn.execute(
+        select(users.c.user_id)
+        .where(users.c.role == Role.ADMIN.value, users.c.enabled)
+        .with_for_update()
+    )
+
+
+def _last_admin(user_id: str) -> ColumnElement[bool]:
+    """True on the row of ``user_id`` when it is the only enabled admin."""
+    other = users.alias("other_admins")
+    others = (
+        select(func.count())
+        .select_from(other)
+        .where(other.c.role == Role.ADMIN.value, other.c.enabled, other.c.user_id != user_id)
+        .scalar_subquery()
+    )
+    return and_(users.c.role == Role.ADMIN.value, users.c.enabled, others == 0)
 
 
 class _Refused(Exception):

@@ -64,6 +64,7 @@ def _completion(answer: Answer, cid: str, created: int) -> dict[str, Any]:
         ],
         "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
         "xnai_sources": _sources(answer),
+        "xnai_answer_id": answer.answer_id or None,
     }
 
 
@@ -93,7 +94,15 @@ def _stream(asked: Asked, model: str, cid: str, created: int) -> Iterator[str]:
             if isinstance(event, Token):
                 yield _chunk(cid, created, model, {"content": event.text})
             elif isinstance(event, Done):
-                yield _chunk(cid, created, model, {}, "stop", xnai_sources=_sources(event.answer))
+                yield _chunk(
+                    cid,
+                    created,
+                    model,
+                    {},
+                    "stop",
+                    xnai_sources=_sources(event.answer),
+                    xnai_answer_id=event.answer.answer_id or None,
+                )
     except Exception as exc:  # headers are sent: report in-band
         yield f"data: {json.dumps({'error': {'message': str(exc)}})}\n\n"
     yield "data: [DONE]\n\n"

@@ -17,7 +17,7 @@ from xnai.api.security import PrincipalDep, require
 from xnai.domain.models import SearchMode
 from xnai.domain.rbac import Permission, Principal
 from xnai.services.answer import Done, Token
-from xnai.services.ask import Asked, Asker, Question, answer_json
+from xnai.services.ask import Asked, Asker, Question, answer_json, sources_json
 
 router = APIRouter(tags=["query"])
 
@@ -39,6 +39,9 @@ def sse(event: str, data: dict[str, Any]) -> str:
 
 
 def _events(asked: Asked, started: float) -> Iterator[str]:
+    # Where the answer will come from, as soon as retrieval is done: before the model has
+    # read the prompt, which on a CPU takes seconds.
+    yield sse("sources", sources_json(asked, time.perf_counter() - started))
     try:
         for event in asked.events():
             if isinstance(event, Token):
