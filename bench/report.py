@@ -537,6 +537,13 @@ def voice(data: dict[str, Any]) -> list[str]:
     return lines
 
 
+def answers(data: dict[str, Any]) -> list[str]:
+    """Evidence selection against whole chunks (rendered by ``bench/answers_report.py``)."""
+    from bench.answers_report import answers as body
+
+    return body(data)
+
+
 SECTIONS: list[tuple[str, str, Callable[[dict[str, Any]], list[str]]]] = [
     ("scifact_train", "Retrieval quality: SciFact training queries", quality),
     ("ingest", "Ingest throughput", ingest),
@@ -545,6 +552,7 @@ SECTIONS: list[tuple[str, str, Callable[[dict[str, Any]], list[str]]]] = [
     ("serve", "Server memory", serve),
     ("load", "Load over HTTP (locust)", load),
     ("voice", "Voice: speech to text and text to speech", voice),
+    ("answers", "Answers: evidence selection against whole chunks", answers),
 ]
 
 

@@ -15,7 +15,11 @@ Sections (``--only`` picks some; the others keep their previous results):
 - load: locust (``bench/locustfile.py``) against ``xnai serve``, 50 users for a bounded time,
   retrieval-only and end-to-end queries: p50/p95/p99 and error rate;
 - voice: speech to text seconds per second of audio (Whisper tiny.en and base) and time to
-  the first audio byte of a spoken three-sentence answer (Piper and espeak-ng).
+  the first audio byte of a spoken three-sentence answer (Piper and espeak-ng);
+- answers: SciFact's labelled claims asked as "Is it true that <claim>?" over a library
+  ingested with the default settings: what the model is shown (evidence in context, prompt
+  tokens, selection time) with evidence selection and with whole chunks, each candidate
+  selector, and with the model on a sample the verdict, citations and times (bench/answers.py).
 
 Progress goes to stderr; every section catches its own failure and reports it as an error.
 """
@@ -54,7 +58,7 @@ from bench.corpus import SOURCE_PREFIX, Corpus, load_repo_docs, load_scifact  # 
 from bench.metrics import evaluate, percentile  # noqa: E402
 from bench.raw_llama import run_record, summarise  # noqa: E402
 
-SECTIONS = ("quality", "ingest", "retrieval", "generation", "serve", "load", "voice")
+SECTIONS = ("quality", "ingest", "retrieval", "generation", "serve", "load", "voice", "answers")
 JSON_KEYS = {
     "quality": "scifact_train",
     "ingest": "ingest",
@@ -63,6 +67,7 @@ JSON_KEYS = {
     "serve": "serve",
     "load": "load",
     "voice": "voice",
+    "answers": "answers",
 }
 MIB = 1024 * 1024
 DEFAULT_SCIFACT = "../shared/eval/scifact"
@@ -311,6 +316,7 @@ class Bench:
         self.scrub.add(args.scifact, DEFAULT_SCIFACT if args.scifact_default else "{scifact}")
         if not args.out.resolve().is_relative_to(ROOT):
             self.scrub.add(args.out, "{out}")
+        self.scrub.add(args.answers_data, "{answers-data}")
         self.scrub.add(ROOT, ".")
         self.scrub.add(Path.home(), "~")
 
@@ -914,6 +920,56 @@ class Bench:
             "speech_to_text": recognition,
         }
 
+    # -- answers ---------------------------------------------------------------------------
+
+    def answers(self) -> dict[str, Any]:
+        """Evidence selection against whole chunks on SciFact's labelled claims."""
+        from bench import answers
+
+        corpus = self.need_scifact()
+        if not (self.args.scifact / answers.CLAIMS_FILE).is_file():
+            raise Skip(f"{answers.CLAIMS_FILE} not found in {self.args.scifact}")
+        claims = answers.load_claims(self.args.scifact)
+        if self.args.quick:
+            present = {d[0] for d in corpus.docs}
+            claims = [cl for cl in claims if set(cl.evidence) <= present][:100]
+        c = self.answers_library(corpus)
+        try:
+            return answers.measure(
+                c,
+                claims,
+                llm_claims=self.args.answers_claims,
+                max_tokens=self.args.answers_max_tokens,
+                extra_budgets=self.args.answers_budgets,
+                log=log,
+                settle=self.settle,
+                load_average=load_average,
+            )
+        finally:
+            c.close()
+
+    def answers_library(self, corpus: Corpus) -> Any:
+        """SciFact ingested with the default settings (as a user would), or the library in
+        ``--answers-data`` when it already holds the corpus."""
+        from xnai.bootstrap import build
+        from xnai.config import load_settings
+
+        data_dir = self.args.answers_data or self.tmp / "answers-data"
+        c = build(load_settings(self.config, storage={"data_dir": data_dir}))
+        c.startup.open_index()
+        held = len(c.kb.snapshot.documents)
+        if held == len(corpus.docs):
+            log(f"answers: reusing the library of {held} documents in {data_dir}")
+            return c
+        if held:
+            c.close()
+            raise RuntimeError(f"{data_dir} holds {held} documents, not the corpus's")
+        self.settle()
+        log(f"answers: ingesting {len(corpus.docs)} documents with the default settings")
+        done = c.kb.ingest(list(corpus.sources()), user="bench")
+        log(f"answers: {done.chunks_added} chunks")
+        return c
+
     # -- everything ------------------------------------------------------------------------
 
     def run(self) -> dict[str, Any]:
@@ -927,7 +983,11 @@ class Bench:
         try:
             if self.selected - {"voice"}:  # the voice section needs no corpus
                 self.load_corpus()
-            if self.is_scifact or {"generation", "serve", "load"} & self.selected:
+            if (self.is_scifact and self.selected - {"answers", "voice"}) or {
+                "generation",
+                "serve",
+                "load",
+            } & self.selected:
                 self.do_ingest()
         except Exception as exc:
             traceback.print_exc(file=sys.stderr)
@@ -948,6 +1008,7 @@ class Bench:
         self.section("retrieval", self.retrieval_in_process)
         self.server_phase()
         self.section("voice", self.voice)
+        self.section("answers", self.answers)
         if self.container is not None:
             self.container.close()
         return self.results
@@ -1340,7 +1401,7 @@ def write_outputs(results: dict[str, Any], out_dir: Path, merge: bool, bench: Be
         "versions": versions(),
     }
     ordered = {"meta": merged.pop("meta")}
-    for key in ("scifact_train", "ingest", "retrieval", "generation", "serve", "load", "voice"):
+    for key in (JSON_KEYS[s] for s in SECTIONS):
         if key in merged:
             ordered[key] = merged.pop(key)
     ordered.update(merged)
@@ -1399,6 +1460,36 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=60,
         metavar="SECONDS",
         help="how long the load section runs locust (default 60)",
+    )
+    parser.add_argument(
+        "--answers-claims",
+        type=int,
+        default=40,
+        metavar="N",
+        help="answers section: claims answered by the model on each path (a deterministic "
+        "sample; default 40; 0: no model, only what it would be shown)",
+    )
+    parser.add_argument(
+        "--answers-max-tokens",
+        type=int,
+        default=64,
+        metavar="N",
+        help="answers section: longest answer, tokens (default 64)",
+    )
+    parser.add_argument(
+        "--answers-budgets",
+        type=lambda text: [int(b) for b in text.split(",") if b.strip()],
+        default=[],
+        metavar="N,N",
+        help="answers section: also measure evidence selection at these budgets (tokens)",
+    )
+    parser.add_argument(
+        "--answers-data",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="answers section: a data directory holding SciFact ingested with the default "
+        "settings (reused; ingested into it when empty)",
     )
     args = parser.parse_args(argv)
     args.scifact_default = args.scifact is None

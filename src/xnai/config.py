@@ -268,6 +268,14 @@ class Rag(Section):
     context_tokens: int = Field(
         default=1536, ge=0, description="token budget for quoted sources; 0: the whole window"
     )
+    evidence: Literal["sentences", "chunks"] = Field(
+        default="sentences",
+        description="what the model is shown: the sentences that bear on the question "
+        "(within evidence_tokens), or whole chunks (within context_tokens)",
+    )
+    evidence_tokens: int = Field(
+        default=600, ge=0, description="token budget for quoted sentences; 0: the whole window"
+    )
 
 
 class Ingest(Section):

@@ -15,6 +15,7 @@ from xnai.services.answer import (
     Prepared,
     cited,
     is_relevant,
+    source_markup,
     user_prompt,
 )
 from xnai.services.knowledge import ChunkingPolicy, KnowledgeBase, Source, sha256_bytes
@@ -105,3 +106,54 @@ def test_the_default_context_budget_keeps_prompts_short(tmp_path: Path) -> None:
     )
     quoted = sum(model.count_tokens(c.text) for c in prepared.citations)
     assert quoted <= AnswerPolicy().context_tokens
+
+
+MANUAL = (
+    "# Pump\n\nThe coolant pump runs at 1450 rpm. It was installed in 2019. Its housing is "
+    "cast iron. The pump draws 3 kW at full speed.\n\n## Valve\n\nThe relief valve opens at "
+    "3 bar. The valve body is brass. Spare valves are kept in store B. Valves are replaced "
+    "every five years.\n\n## Tank\n\nThe tank holds 200 litres. It is refilled on Mondays. "
+    "The tank is painted green. The level sensor reports every minute.\n"
+)
+
+
+def _manuals(tmp_path: Path, **policy: object) -> tuple[dict[str, str], FakeChatModel, Prepared]:
+    kb = memory_kb(tmp_path, ChunkingPolicy(60, 10))
+    model = FakeChatModel()
+    texts = {f"/m{i}": MANUAL.replace("pump", f"pump {i}") for i in range(4)}
+    for name, text in texts.items():
+        add(kb, name, text)
+    answers = memory_answers(kb, model, AnswerPolicy(**policy))  # type: ignore[arg-type]
+    prepared = answers.prepare(
+        "At what pressure does the relief valve open?", scope=ALL, mode=SearchMode.LEXICAL
+    )
+    by_id = {d.doc_id: texts[d.source] for d in kb.snapshot.documents.values()}
+    return by_id, model, prepared
+
+
+def test_selected_sentences_are_exact_spans_of_their_documents(tmp_path: Path) -> None:
+    docs, _, prepared = _manuals(tmp_path, evidence_tokens=120)
+    assert prepared.citations
+    for c in prepared.citations:
+        assert docs[c.doc_id][c.start : c.end] == c.text
+    assert [c.number for c in prepared.citations] == list(range(1, len(prepared.citations) + 1))
+    assert "The relief valve opens at 3 bar." in prepared.citations[0].text
+
+
+def test_the_prompt_stays_within_the_evidence_budget(tmp_path: Path) -> None:
+    _, model, prepared = _manuals(tmp_path, evidence_tokens=120)
+    quoted = sum(
+        model.count_tokens(c.text) + model.count_tokens(source_markup(c.title))
+        for c in prepared.citations
+    )
+    assert quoted <= 120
+    _, _, whole = _manuals(tmp_path / "chunks", evidence="chunks")
+    size = sum(model.count_tokens(m.content) for m in prepared.messages)
+    assert size < sum(model.count_tokens(m.content) for m in whole.messages)
+
+
+def test_whole_chunks_stay_selectable(tmp_path: Path) -> None:
+    docs, _, prepared = _manuals(tmp_path, evidence="chunks")
+    assert any(c.text.startswith("## Valve") for c in prepared.citations)
+    for c in prepared.citations:
+        assert docs[c.doc_id][c.start : c.end] == c.text

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from tests.memory_wiring import MemoryServices
 from xnai.adapters.memory.cache import MemoryCache
 from xnai.adapters.memory.llm import FakeChatModel
@@ -50,6 +52,15 @@ def test_keys_differ_by_scope_settings_and_history_only(services: MemoryServices
     }
     assert key not in others and len(others) == 7
     assert svc.key_for("pump rpm", scope=AccessScope.only(["hr", "default"], "u-2")) in others
+
+
+def test_keys_differ_by_what_the_model_is_shown(services: MemoryServices) -> None:
+    svc = wrap(services, MemoryCache(), RecordingMetrics())
+    keys = set()
+    for evidence, tokens in (("sentences", 400), ("sentences", 300), ("chunks", 400)):
+        svc.policy = replace(svc.policy, evidence=evidence, evidence_tokens=tokens)
+        keys.add(svc.key_for("pump rpm", scope=ALL))
+    assert len(keys) == 3
 
 
 def test_a_new_generation_makes_old_answers_unreachable(services: MemoryServices) -> None:

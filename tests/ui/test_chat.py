@@ -157,8 +157,8 @@ def test_with_retrieval_the_sources_budget_is_kept_free(
     policy, model = c.answers.policy, c.answers.model
     with_sources = conv.history_budget("q", retrieval=True)
     without = conv.history_budget("q", retrieval=False)
-    assert without - with_sources >= policy.context_tokens
-    assert with_sources + policy.context_tokens + policy.max_tokens < model.context_size
+    assert without - with_sources >= policy.source_tokens
+    assert with_sources + policy.source_tokens + policy.max_tokens < model.context_size
 
 
 def test_stats_show_counts_and_timings(chat: Callable[[str], Conversation]) -> None:

@@ -67,6 +67,8 @@ def answer_policy(settings: Settings) -> AnswerPolicy:
         temperature=settings.models.temperature,
         min_score=settings.rag.min_score,
         context_tokens=settings.rag.context_tokens,
+        evidence=settings.rag.evidence,
+        evidence_tokens=settings.rag.evidence_tokens,
     )
 
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from xnai.domain.access import AccessScope
 from xnai.domain.models import Answer, ChatMessage, Citation, Hit, SearchMode
 from xnai.domain.ports import AuditSink, ChatModel
+from xnai.services.evidence import EvidenceSelector, evidence_scorer
 from xnai.services.retrieval import Retriever
 
 NOT_FOUND = (
@@ -52,6 +53,13 @@ class AnswerPolicy:
     temperature: float = 0.1
     min_score: float = 0.2
     context_tokens: int = 1536  # 0: all that the model's window leaves after the reply
+    evidence: str = "sentences"  # "sentences": selected sentences; "chunks": whole chunks
+    evidence_tokens: int = 600  # budget of the selected sentences; 0 as for context_tokens
+
+    @property
+    def source_tokens(self) -> int:
+        """The budget of quoted sources in effect (0: all that the window leaves)."""
+        return self.evidence_tokens if self.evidence == "sentences" else self.context_tokens
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,7 +249,15 @@ class AnswerService:
         window -= self.model.count_tokens(SYSTEM_PROMPT + query) + 64
         # Prompt evaluation dominates the time to first token on a CPU: a budget keeps it
         # short, and it can never exceed what the model's window leaves.
-        budget = min(window, self.policy.context_tokens) if self.policy.context_tokens else window
+        limit = self.policy.source_tokens
+        budget = min(window, limit) if limit else window
+        if self.policy.evidence == "sentences":
+            selector = EvidenceSelector(
+                evidence_scorer(self.retriever.embedder),
+                self.model.count_tokens,
+                markup=lambda hit: self.model.count_tokens(source_markup(hit.title)),
+            )
+            return selector.select(query, hits, budget)
         packed: list[Hit] = []
         for hit in hits:
             cost = self.model.count_tokens(hit.chunk.text) + 24
@@ -276,6 +292,11 @@ def user_prompt(query: str, citations: Sequence[Citation]) -> str:
         + f"\n\nQuestion: {query.strip()}\n"
         + ANSWER_INSTRUCTION
     )
+
+
+def source_markup(title: str) -> str:
+    """The quotation markup ``user_prompt`` puts around one source's text."""
+    return f'<source id="00" title="{_attr(title)}">\n\n</source>\n\n'
 
 
 def cited(text: str, citations: tuple[Citation, ...]) -> tuple[Citation, ...]:

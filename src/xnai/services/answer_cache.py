@@ -136,7 +136,7 @@ class CachedAnswerService(AnswerService):
             asked.get("top_k") or p.top_k,
             asked.get("max_tokens") or p.max_tokens,
             self.model_id,
-            [p.temperature, p.min_score, p.context_tokens],
+            [p.temperature, p.min_score, p.context_tokens, p.evidence, p.evidence_tokens],
             scope.key,
             [[m.role, m.content] for m in asked.get("history", ())],
         ]

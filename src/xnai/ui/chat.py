@@ -234,7 +234,7 @@ class Conversation:
         room -= self.count_tokens(prompt + question)
         if retrieval:
             # Sources may take their whole budget; with no budget they may take everything.
-            room -= policy.context_tokens if policy.context_tokens else room
+            room -= policy.source_tokens if policy.source_tokens else room
         return max(0, room)
 
     def _history_within(self, budget: int) -> list[ChatMessage]:
