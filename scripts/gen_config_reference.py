@@ -143,7 +143,7 @@ NOTES: dict[str, str] = {
     "rag.candidates": "Chunks each retriever (dense, lexical) returns before fusion.",
     "rag.min_score": "Best dense cosine similarity below which the library counts as "
     "silent on the question: the answer then says so instead of guessing.",
-    "rag.context_tokens": "With `rag.evidence = \"chunks\"`: token budget for the quoted "
+    "rag.context_tokens": 'With `rag.evidence = "chunks"`: token budget for the quoted '
     "whole chunks, capped by what `models.n_ctx` leaves after the prompt and the answer (0: "
     "all of that). Prompt evaluation dominates the time to first token on a CPU, so a "
     "smaller budget answers sooner.",
@@ -152,7 +152,7 @@ NOTES: dict[str, str] = {
     "`rag.evidence_tokens`; each citation is the exact span of its document. `chunks`: whole "
     "retrieved chunks within `rag.context_tokens` (slower to answer; kept for comparison). "
     "See [evidence selection](../explanation/evidence.md).",
-    "rag.evidence_tokens": "With `rag.evidence = \"sentences\"`: token budget for the quoted "
+    "rag.evidence_tokens": 'With `rag.evidence = "sentences"`: token budget for the quoted '
     "sentences and their quotation markup, capped like `rag.context_tokens` (0: all that the "
     "window leaves).",
     "rag.rrf_k": "Constant k of reciprocal-rank fusion: score = sum of 1 / (k + rank).",

@@ -34,12 +34,13 @@ _NON_SPACE = re.compile(r"\S+")
 _WORD = re.compile(r"\w+")
 # English function words, and the words a question is phrased with: they match everywhere
 # and bear on nothing ("Is it true that ...?").
-_STOPWORDS = frozenset(
+_STOPWORD_TEXT = (
     "a about all also an and any are as at be been but by can could did do does for from had "
     "has have how i if in into is it its may might more most no not of on or should so such "
     "than that the their them then there these they this those to true was we were what when "
-    "where which while who whom why will with would yes you".split()
+    "where which while who whom why will with would yes you"
 )
+_STOPWORDS = frozenset(_STOPWORD_TEXT.split())
 
 
 @dataclass(frozen=True, slots=True)
