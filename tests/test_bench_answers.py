@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from bench.answers import (
@@ -12,12 +13,15 @@ from bench.answers import (
     answer_figures,
     is_correct,
     load_claims,
+    measure,
     sample,
     shows_evidence,
     verdict,
     wilson,
 )
 from bench.answers_report import answers as render
+
+from xnai.services.knowledge import Source, sha256_bytes
 
 CLAIM = Claim(
     "7",
@@ -135,3 +139,48 @@ def test_the_report_renders_with_and_without_the_model() -> None:
     data["llm"] = {"claims": 2, "new": answer_figures([asked("yes", True)]), "before": {}}
     text = "\n".join(render(data))
     assert "| verdict accuracy | 1.000 | — |" in text
+
+
+def test_the_section_runs_end_to_end_on_the_fakes(make_container: Any) -> None:
+    c = make_container()
+    texts = {
+        "1": "Pumps. The coolant pump runs at 1450 rpm. It was installed in 2019.",
+        "2": "Valves. The relief valve opens at 12 bar. Its body is brass.",
+    }
+    sources = [
+        Source(f"scifact:{i}", sha256_bytes(t.encode()), len(t), f"T{i}", t, "text/plain", "b", "1")
+        for i, t in texts.items()
+    ]
+    c.kb.ingest(sources, user="bench")
+    claims = [
+        Claim(
+            "a",
+            "The coolant pump runs at 1450 rpm.",
+            "SUPPORT",
+            {"1": ["The coolant pump runs at 1450 rpm."]},
+        ),
+        Claim(
+            "b",
+            "The relief valve opens at 3 bar.",
+            "CONTRADICT",
+            {"2": ["The relief valve opens at 12 bar."]},
+        ),
+    ]
+    out = measure(
+        c,
+        claims,
+        llm_claims=2,
+        max_tokens=16,
+        extra_budgets=(40,),
+        log=lambda _: None,
+        settle=lambda: None,
+        load_average=lambda: 0.5,
+    )
+    assert out["evidence_in_context"] == out["evidence_in_context_before"] == 1.0
+    assert set(out["paths"]) == {"new", "before", "sentences_40"}
+    assert {r["scorer"] for r in out["selectors"]} == {"dense", "lexical", "mixed"}
+    llm = out["llm"]
+    assert llm["claims"] == 2 and len(llm["answers"]) == 6
+    assert out["cited_gold_doc"] == 1.0  # the fake model cites its first source
+    text = "\n".join(render(out))
+    assert "sentences_40" in text and "| verdict accuracy |" in text

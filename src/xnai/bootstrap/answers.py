@@ -63,6 +63,8 @@ def provenance(settings: Settings, embedder: Embedder, state: StateStore) -> Pro
             "rrf_k": rag.rrf_k,
             "min_score": rag.min_score,
             "context_tokens": rag.context_tokens,
+            "evidence": rag.evidence,
+            "evidence_tokens": rag.evidence_tokens,
             "embedder": f"{embedder.name}/{embedder.version}",
         },
     )
