@@ -67,7 +67,54 @@ def answers(data: dict[str, Any]) -> list[str]:
         lines += _llm(data["llm"])
     else:
         lines += ["Not answered by the model in this run (`--answers-claims 0`).", ""]
+    if data.get("askers"):
+        lines += _askers(data)
     return lines
+
+
+def _askers(data: dict[str, Any]) -> list[str]:
+    runs = data["askers"]
+    new, before = runs.get("new", {}), runs.get("before", {})
+    lines = [
+        f"Several people at once: {fmt(new.get('clients'))} askers over HTTP, each sending its "
+        f"next claim when its answer is complete, {fmt(new.get('questions'))} claims, answers "
+        "of at most 64 tokens, streamed; one `xnai serve` per path on the library above. "
+        "*New* is the default configuration; *before* is whole chunks answered one at a time "
+        f"by llama-cpp-python ({_settings(before.get('settings', {}))}). Both servers keep "
+        "every request waiting (no refusal), so this measures throughput, not admission.",
+        "",
+    ]
+    rows = []
+    for label, key, digits in (
+        ("answers per minute", "answers_per_minute", 1),
+        ("answered / asked", None, 0),
+        ("sources event p50, ms", "sources_first_ms_p50", 0),
+        ("time to first token p50, s", "time_to_first_token_s_p50", 2),
+        ("time to first token p95, s", "time_to_first_token_s_p95", 2),
+        ("whole answer p50, s", "total_s_p50", 2),
+    ):
+        if key is None:
+            rows.append(
+                (
+                    label,
+                    *(
+                        f"{fmt(r.get('answered'))} / {fmt(r.get('questions'))}"
+                        for r in (new, before)
+                    ),
+                    "—",
+                )
+            )
+            continue
+        ratio = _ratio(new.get(key), before.get(key)) if key == "answers_per_minute" else "—"
+        rows.append((label, fmt(new.get(key), digits), fmt(before.get(key), digits), ratio))
+    lines += table(("measure", "new", "before", "new / before"), rows)
+    return lines
+
+
+def _settings(env: dict[str, str]) -> str:
+    return ", ".join(
+        f"`{k.removeprefix('XNAI_').replace('__', '.').lower()} = {v}`" for k, v in env.items()
+    )
 
 
 def _selectors(rows: list[dict[str, Any]]) -> list[str]:

@@ -346,6 +346,34 @@ def generation(data: dict[str, Any]) -> list[str]:
             ),
         ],
     )
+    claims = data.get("claims")
+    if claims:
+        lines += [
+            f"Over {fmt(claims.get('questions'))} SciFact training claims asked one after "
+            "another (*Is it true that <claim>?*, max_tokens 64, streamed over HTTP), the "
+            "figures a user waits for, from sending the question:",
+            "",
+        ]
+        lines += table(
+            ("measure", "p50", "p95"),
+            [
+                (
+                    "sources event, ms",
+                    fmt(claims.get("sources_first_ms_p50"), 0),
+                    fmt(claims.get("sources_first_ms_p95"), 0),
+                ),
+                (
+                    "first token, s",
+                    fmt(claims.get("time_to_first_token_s_p50"), 2),
+                    fmt(claims.get("time_to_first_token_s_p95"), 2),
+                ),
+                (
+                    "whole answer, s",
+                    fmt(claims.get("total_s_p50"), 2),
+                    fmt(claims.get("total_s_p95"), 2),
+                ),
+            ],
+        )
     lines += [
         f"Model `{data.get('model_file', '?')}`; prompt content "
         f"{fmt(data.get('prompt_content_tokens'))} tokens; the service cited only sources "
@@ -446,10 +474,20 @@ def load(data: dict[str, Any]) -> list[str]:
         f"end-to-end answers are at most {fmt(data.get('answer_max_tokens'))} tokens. "
         "Percentiles are locust's, from its CSV statistics (rounded to 10 ms above 100 ms "
         "and to 100 ms above 1 s); the load generator shares the machine's CPUs with the "
-        "server. A 429 (generation queue full) counts as an error, and latencies include failed "
-        "requests (a 429 is answered at once).",
+        "server. Latencies include refused requests (a 429 is answered at once).",
         "",
     ]
+    outcomes = data.get("outcomes")
+    if outcomes:
+        lines += table(
+            ("outcome", "requests"),
+            [
+                ("answers served", fmt(outcomes.get("served_answers"))),
+                ("retrievals served", fmt(outcomes.get("served_retrievals"))),
+                ("refused: 429 with Retry-After", fmt(outcomes.get("refused_with_retry_after"))),
+                ("unexpected errors", fmt(outcomes.get("unexpected_errors"))),
+            ],
+        )
     rows = []
     for key, label in (("retrieval", "retrieval only"), ("answer", "end to end"), ("all", "all")):
         r = data.get("requests", {}).get(key)
