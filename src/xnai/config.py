@@ -192,9 +192,9 @@ class Enterprise(Section):
 class Models(Section):
     llm_backend: Literal["llama_cpp", "llama_server", "openai", "fake"] = "llama_cpp"
     llm_path: Path | None = Field(default=None, description="GGUF file; default: bundled model")
-    llm_preset: Literal["qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b", "smollm2-135m"] = (
-        "qwen2.5-coder-0.5b"
-    )
+    llm_preset: Literal[
+        "qwen2.5-coder-0.5b", "qwen2.5-coder-0.5b-q4_0", "qwen2.5-coder-1.5b", "smollm2-135m"
+    ] = "qwen2.5-coder-0.5b"
     n_ctx: int = Field(default=4096, ge=512)
     n_threads: int = Field(default=2, ge=1)
     n_batch: int = Field(default=512, ge=8)
