@@ -374,6 +374,25 @@ def generation(data: dict[str, Any]) -> list[str]:
                 ),
             ],
         )
+    bad = data.get("bad_input")
+    if bad:
+        lines += [
+            "Careless and hostile questions, each asked once with the model loaded: each must "
+            "get an answer or a 4xx, never a 5xx or a hang.",
+            "",
+        ]
+        lines += table(
+            ("input", "HTTP status", "seconds", "reply (start)"),
+            [
+                (
+                    r["input"],
+                    fmt(r["status"]),
+                    fmt(r["seconds"], 1),
+                    str(r["reply"])[:80].replace("|", "\\|").replace("\n", " "),
+                )
+                for r in bad
+            ],
+        )
     lines += [
         f"Model `{data.get('model_file', '?')}`; prompt content "
         f"{fmt(data.get('prompt_content_tokens'))} tokens; the service cited only sources "
