@@ -195,7 +195,12 @@ SERVER_SLOTS = 4
 
 
 class Models(Section):
-    llm_backend: Literal["llama_cpp", "llama_server", "openai", "fake"] = "llama_cpp"
+    llm_backend: Literal["llama_cpp", "llama_server", "openai", "fake"] = Field(
+        default="llama_server",
+        description="llama_server: llama.cpp's server engine in this process, several answers "
+        "at once; llama_cpp: llama-cpp-python, one answer at a time; openai: an "
+        "OpenAI-compatible HTTP server; fake: tests",
+    )
     llm_path: Path | None = Field(default=None, description="GGUF file; default: bundled model")
     llm_preset: Literal[
         "qwen2.5-coder-0.5b", "qwen2.5-coder-0.5b-q4_0", "qwen2.5-coder-1.5b", "smollm2-135m"
