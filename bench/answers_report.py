@@ -67,8 +67,49 @@ def answers(data: dict[str, Any]) -> list[str]:
         lines += _llm(data["llm"])
     else:
         lines += ["Not answered by the model in this run (`--answers-claims 0`).", ""]
+    if data.get("models"):
+        lines += _models(data)
     if data.get("askers"):
         lines += _askers(data)
+    return lines
+
+
+def _models(data: dict[str, Any]) -> list[str]:
+    """The new path answered by other bundled models beside the default one."""
+    default = data.get("llm", {})
+    rows = [(default.get("model", "default"), default.get("new", {}), default)]
+    for name, llm in data["models"].items():
+        rows.append((llm.get("model", name), llm.get("new", {}), llm))
+    lines = [
+        "Other bundled models on the new path, the same claims (the first row is the model "
+        "above); time to first token depends on the load average shown.",
+        "",
+    ]
+    lines += table(
+        (
+            "model",
+            "claims",
+            "verdict accuracy (95 % interval)",
+            "cited a gold document",
+            "false abstention",
+            "first token p50, s",
+            "whole answer p50, s",
+            "load average",
+        ),
+        [
+            (
+                f"`{name}`",
+                fmt(figures.get("claims")),
+                f"{fmt(figures.get('verdict_accuracy'))} ({_ci(figures)})",
+                fmt(figures.get("cited_gold_doc")),
+                fmt(figures.get("false_abstention")),
+                fmt(figures.get("time_to_first_token_s_p50"), 2),
+                fmt(figures.get("total_s_p50"), 2),
+                fmt(run.get("load_avg_1m_mean"), 2),
+            )
+            for name, figures, run in rows
+        ],
+    )
     return lines
 
 

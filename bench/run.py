@@ -1036,6 +1036,7 @@ class Bench:
                 llm_claims=self.args.answers_claims,
                 max_tokens=self.args.answers_max_tokens,
                 extra_budgets=self.args.answers_budgets,
+                other_models=[(m, self.model_loader(m)) for m in self.args.answers_models],
                 log=log,
                 settle=self.settle,
                 load_average=load_average,
@@ -1048,6 +1049,18 @@ class Bench:
             questions = [cl.question for cl in answers.sample(claims, n)]
             out.update(self.answers_per_minute(c.settings.data_dir, key, questions))
         return out
+
+    def model_loader(self, preset: str) -> Callable[[], Any]:
+        """Loads bundled preset ``preset`` with the configured backend (assembled first)."""
+
+        def load() -> Any:
+            from xnai.bootstrap.models import build_chat_model
+            from xnai.config import load_settings
+
+            settings = load_settings(self.config, models={"llm_preset": preset})
+            return build_chat_model(settings)
+
+        return load
 
     def answers_per_minute(self, data_dir: Path, key: str, questions: list[str]) -> dict[str, Any]:
         """The same claims from ``ASKERS`` concurrent askers over HTTP: today's defaults
@@ -1630,6 +1643,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         metavar="N",
         help="answers section: claims answered by the model on each path (a deterministic "
         "sample; default 40; 0: no model, only what it would be shown)",
+    )
+    parser.add_argument(
+        "--answers-models",
+        type=lambda text: [m.strip() for m in text.split(",") if m.strip()],
+        default=[],
+        metavar="PRESET,PRESET",
+        help="answers section: also answer the sample on the new path with these bundled "
+        "presets (e.g. qwen2.5-coder-1.5b), to compare models",
     )
     parser.add_argument(
         "--answers-askers",
