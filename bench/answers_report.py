@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench.report import fmt, table
+from bench.report import PER_MINUTE_TARGET_RATIO, fmt, table, verdict
 
 
 def answers(data: dict[str, Any]) -> list[str]:
@@ -149,6 +149,12 @@ def _askers(data: dict[str, Any]) -> list[str]:
         ratio = _ratio(new.get(key), before.get(key)) if key == "answers_per_minute" else "—"
         rows.append((label, fmt(new.get(key), digits), fmt(before.get(key), digits), ratio))
     lines += table(("measure", "new", "before", "new / before"), rows)
+    target = PER_MINUTE_TARGET_RATIO
+    lines += [
+        f"Target: at least {fmt(target, 0)}x the answers per minute of the path before "
+        f"({verdict(data.get('per_minute_ratio'), target)}).",
+        "",
+    ]
     return lines
 
 

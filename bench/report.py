@@ -18,6 +18,12 @@ command they were measured with. *Competitor* figures are the plain LangChain 1.
 """
 
 
+# Answer speed goals on 2 cores with the default model.
+TTFT_TARGET_S = 3.0
+SOURCES_TARGET_MS = 150.0
+PER_MINUTE_TARGET_RATIO = 3.0
+
+
 def fmt(value: Any, digits: int = 3) -> str:
     """A number rounded for a table; text as is; missing as a dash."""
     if value is None:
@@ -374,6 +380,13 @@ def generation(data: dict[str, Any]) -> list[str]:
                 ),
             ],
         )
+        lines += [
+            f"Targets: first token p50 <= {fmt(TTFT_TARGET_S, 0)} s "
+            f"({verdict(claims.get('time_to_first_token_s_p50'), TTFT_TARGET_S, False)}); "
+            f"sources event p50 <= {fmt(SOURCES_TARGET_MS, 0)} ms "
+            f"({verdict(claims.get('sources_first_ms_p50'), SOURCES_TARGET_MS, False)}).",
+            "",
+        ]
     bad = data.get("bad_input")
     if bad:
         lines += [
@@ -507,6 +520,11 @@ def load(data: dict[str, Any]) -> list[str]:
                 ("unexpected errors", fmt(outcomes.get("unexpected_errors"))),
             ],
         )
+        lines += [
+            "Target: no unexpected errors "
+            f"({verdict(outcomes.get('unexpected_errors'), 0, False)}).",
+            "",
+        ]
     rows = []
     for key, label in (("retrieval", "retrieval only"), ("answer", "end to end"), ("all", "all")):
         r = data.get("requests", {}).get(key)
