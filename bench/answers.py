@@ -306,6 +306,18 @@ def answer_figures(asked: Sequence[Asked]) -> dict[str, Any]:
         "verdict_accuracy": correct / n if n else None,
         "verdict_accuracy_ci95": [low, high],
         "verdicts": {v: sum(a.verdict == v for a in asked) for v in _VERDICTS},
+        # Per label, so that a model that says yes to everything shows as such: the share of
+        # supported claims answered yes, and of contradicted claims answered yes (wrongly).
+        "verdicts_by_label": {
+            label: {
+                v: sum(a.verdict == v for a in asked if a.claim.label == label) for v in _VERDICTS
+            }
+            for label in ("SUPPORT", "CONTRADICT")
+        },
+        "yes_precision": _share(
+            sum(a.correct for a in asked if a.verdict == "yes"),
+            sum(a.verdict == "yes" for a in asked),
+        ),
         "cited_gold_doc": sum(a.cited_gold for a in asked) / n if n else None,
         "evidence_in_prompt": len(shown) / n if n else None,
         # Share of the claims whose prompt held a gold sentence that got "does not say".
@@ -320,6 +332,10 @@ def answer_figures(asked: Sequence[Asked]) -> dict[str, Any]:
 
 
 _VERDICTS = ("yes", "no", "abstain", "unclear")
+
+
+def _share(part: int, whole: int) -> float | None:
+    return part / whole if whole else None
 
 
 def always_yes(claims: Sequence[Claim]) -> float:

@@ -235,6 +235,22 @@ def _llm(llm: dict[str, Any]) -> list[str]:
         rows.append((label, *(fmt(p.get(key), digits) for p in paths)))
     rows.insert(1, ("verdict accuracy, 95 % interval", *(_ci(p) for p in paths)))
     rows.append(("verdicts (yes/no/abstain/unclear)", *(_verdicts(p) for p in paths)))
+    for label in ("SUPPORT", "CONTRADICT"):
+        rows.append(
+            (
+                f"verdicts on {label} claims",
+                *(
+                    _verdicts({"verdicts": p.get("verdicts_by_label", {}).get(label, {})})
+                    for p in paths
+                ),
+            )
+        )
+    rows.append(
+        (
+            "yes precision (answers yes, label SUPPORT)",
+            *(fmt(p.get("yes_precision")) for p in paths),
+        )
+    )
     lines += table(("measure", *names), rows)
     return lines
 
