@@ -306,6 +306,18 @@ def answer_figures(asked: Sequence[Asked]) -> dict[str, Any]:
         "verdict_accuracy": correct / n if n else None,
         "verdict_accuracy_ci95": [low, high],
         "verdicts": {v: sum(a.verdict == v for a in asked) for v in _VERDICTS},
+        # Per label, so that a model that says yes to everything shows as such: the share of
+        # supported claims answered yes, and of contradicted claims answered yes (wrongly).
+        "verdicts_by_label": {
+            label: {
+                v: sum(a.verdict == v for a in asked if a.claim.label == label) for v in _VERDICTS
+            }
+            for label in ("SUPPORT", "CONTRADICT")
+        },
+        "yes_precision": _share(
+            sum(a.correct for a in asked if a.verdict == "yes"),
+            sum(a.verdict == "yes" for a in asked),
+        ),
         "cited_gold_doc": sum(a.cited_gold for a in asked) / n if n else None,
         "evidence_in_prompt": len(shown) / n if n else None,
         # Share of the claims whose prompt held a gold sentence that got "does not say".
@@ -320,6 +332,10 @@ def answer_figures(asked: Sequence[Asked]) -> dict[str, Any]:
 
 
 _VERDICTS = ("yes", "no", "abstain", "unclear")
+
+
+def _share(part: int, whole: int) -> float | None:
+    return part / whole if whole else None
 
 
 def always_yes(claims: Sequence[Claim]) -> float:
@@ -342,6 +358,7 @@ def measure(
     llm_claims: int,
     max_tokens: int,
     extra_budgets: Sequence[int] = (),
+    other_models: Sequence[tuple[str, Callable[[], Any]]] = (),
     log: Callable[[str], None],
     settle: Callable[[], None],
     load_average: Callable[[], float | None],
@@ -392,7 +409,17 @@ def measure(
     out["selectors"] = _selectors(c, policy, claims, count, scope, log)
     if llm_claims > 0:
         out["llm"] = _with_model(
-            c, paths, claims, llm_claims, max_tokens, count, scope, log, settle, load_average
+            c,
+            c.model,
+            paths,
+            claims,
+            llm_claims,
+            max_tokens,
+            count,
+            scope,
+            log,
+            settle,
+            load_average,
         )
         for key in ("verdict_accuracy", "cited_gold_doc", "false_abstention"):
             out[key] = out["llm"]["new"][key]
@@ -402,7 +429,50 @@ def measure(
         for key in ("time_to_first_token_s_p50", "total_s_p50"):
             out[key] = out["llm"]["new"][key]
             out[f"{key}_before"] = out["llm"]["before"][key]
+        out["models"] = {
+            name: _other_model(
+                c, policy, make, claims, llm_claims, max_tokens, scope, log, settle, load_average
+            )
+            for name, make in other_models
+        }
     return out
+
+
+def _other_model(
+    c: Any,
+    policy: Any,
+    make: Callable[[], Any],
+    claims: Sequence[Claim],
+    n: int,
+    max_tokens: int,
+    scope: Any,
+    log: Callable[[str], None],
+    settle: Callable[[], None],
+    load_average: Callable[[], float | None],
+) -> dict[str, Any]:
+    """The new path answered by another model (loaded by ``make``), on the same sample."""
+    from xnai.services.answer import AnswerService
+
+    model = make()
+    try:
+        path = AnswerService(c.retriever, model, replace(policy, evidence="sentences"))
+        return _with_model(
+            c,
+            model,
+            {"new": path},
+            claims,
+            n,
+            max_tokens,
+            model.count_tokens,
+            scope,
+            log,
+            settle,
+            load_average,
+        )
+    finally:
+        close = getattr(model, "close", None)  # the local backends free their memory
+        if close is not None:
+            close()
 
 
 def _paths(c: Any, policy: Any, extra_budgets: Sequence[int]) -> dict[str, Any]:
@@ -456,6 +526,7 @@ def _selectors(
 
 def _with_model(
     c: Any,
+    model: Any,
     paths: dict[str, Any],
     claims: Sequence[Claim],
     n: int,
@@ -474,7 +545,7 @@ def _with_model(
     spare = next((cl for cl in claims if cl not in chosen), chosen[0])
 
     def one(claim: Claim, path: str) -> Asked:
-        _flush(c.model)
+        _flush(model)
         return ask(
             paths[path],
             claim,
@@ -486,7 +557,7 @@ def _with_model(
         )
 
     settle()
-    log(f"answers: warming up {c.model.name}")
+    log(f"answers: warming up {model.name}")
     one(spare, "new")
     asked: dict[str, list[Asked]] = {path: [] for path in paths}
     names = list(paths)
@@ -505,7 +576,7 @@ def _with_model(
     out: dict[str, Any] = {
         "claims": len(chosen),
         "max_tokens": max_tokens,
-        "model": c.model.name,
+        "model": model.name,
         "seconds": time.perf_counter() - started,
         "always_yes_accuracy": always_yes(chosen),
         "load_avg_1m_mean": statistics.mean(loads) if loads else None,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench.report import fmt, table
+from bench.report import PER_MINUTE_TARGET_RATIO, fmt, table, verdict
 
 
 def answers(data: dict[str, Any]) -> list[str]:
@@ -67,7 +67,101 @@ def answers(data: dict[str, Any]) -> list[str]:
         lines += _llm(data["llm"])
     else:
         lines += ["Not answered by the model in this run (`--answers-claims 0`).", ""]
+    if data.get("models"):
+        lines += _models(data)
+    if data.get("askers"):
+        lines += _askers(data)
     return lines
+
+
+def _models(data: dict[str, Any]) -> list[str]:
+    """The new path answered by other bundled models beside the default one."""
+    default = data.get("llm", {})
+    rows = [(default.get("model", "default"), default.get("new", {}), default)]
+    for name, llm in data["models"].items():
+        rows.append((llm.get("model", name), llm.get("new", {}), llm))
+    lines = [
+        "Other bundled models on the new path, the same claims (the first row is the model "
+        "above); time to first token depends on the load average shown.",
+        "",
+    ]
+    lines += table(
+        (
+            "model",
+            "claims",
+            "verdict accuracy (95 % interval)",
+            "cited a gold document",
+            "false abstention",
+            "first token p50, s",
+            "whole answer p50, s",
+            "load average",
+        ),
+        [
+            (
+                f"`{name}`",
+                fmt(figures.get("claims")),
+                f"{fmt(figures.get('verdict_accuracy'))} ({_ci(figures)})",
+                fmt(figures.get("cited_gold_doc")),
+                fmt(figures.get("false_abstention")),
+                fmt(figures.get("time_to_first_token_s_p50"), 2),
+                fmt(figures.get("total_s_p50"), 2),
+                fmt(run.get("load_avg_1m_mean"), 2),
+            )
+            for name, figures, run in rows
+        ],
+    )
+    return lines
+
+
+def _askers(data: dict[str, Any]) -> list[str]:
+    runs = data["askers"]
+    new, before = runs.get("new", {}), runs.get("before", {})
+    lines = [
+        f"Several people at once: {fmt(new.get('clients'))} askers over HTTP, each sending its "
+        f"next claim when its answer is complete, {fmt(new.get('questions'))} claims, answers "
+        "of at most 64 tokens, streamed; one `xnai serve` per path on the library above. "
+        "*New* is the default configuration; *before* is whole chunks answered one at a time "
+        f"by llama-cpp-python ({_settings(before.get('settings', {}))}). Both servers keep "
+        "every request waiting (no refusal), so this measures throughput, not admission.",
+        "",
+    ]
+    rows = []
+    for label, key, digits in (
+        ("answers per minute", "answers_per_minute", 1),
+        ("answered / asked", None, 0),
+        ("sources event p50, ms", "sources_first_ms_p50", 0),
+        ("time to first token p50, s", "time_to_first_token_s_p50", 2),
+        ("time to first token p95, s", "time_to_first_token_s_p95", 2),
+        ("whole answer p50, s", "total_s_p50", 2),
+    ):
+        if key is None:
+            rows.append(
+                (
+                    label,
+                    *(
+                        f"{fmt(r.get('answered'))} / {fmt(r.get('questions'))}"
+                        for r in (new, before)
+                    ),
+                    "—",
+                )
+            )
+            continue
+        ratio = _ratio(new.get(key), before.get(key)) if key == "answers_per_minute" else "—"
+        rows.append((label, fmt(new.get(key), digits), fmt(before.get(key), digits), ratio))
+    lines += table(("measure", "new", "before", "new / before"), rows)
+    target = PER_MINUTE_TARGET_RATIO
+    lines += [
+        f"Target: at least {fmt(target, 0)}x the answers per minute of the path before "
+        f"({verdict(data.get('per_minute_ratio'), target)}).",
+        "",
+    ]
+    return lines
+
+
+def _settings(env: dict[str, str]) -> str:
+    return ", ".join(
+        f"`{k.removeprefix('XNAI_').replace('__', '.').lower()} = {v}`" for k, v in env.items()
+    )
 
 
 def _selectors(rows: list[dict[str, Any]]) -> list[str]:
@@ -141,6 +235,22 @@ def _llm(llm: dict[str, Any]) -> list[str]:
         rows.append((label, *(fmt(p.get(key), digits) for p in paths)))
     rows.insert(1, ("verdict accuracy, 95 % interval", *(_ci(p) for p in paths)))
     rows.append(("verdicts (yes/no/abstain/unclear)", *(_verdicts(p) for p in paths)))
+    for label in ("SUPPORT", "CONTRADICT"):
+        rows.append(
+            (
+                f"verdicts on {label} claims",
+                *(
+                    _verdicts({"verdicts": p.get("verdicts_by_label", {}).get(label, {})})
+                    for p in paths
+                ),
+            )
+        )
+    rows.append(
+        (
+            "yes precision (answers yes, label SUPPORT)",
+            *(fmt(p.get("yes_precision")) for p in paths),
+        )
+    )
     lines += table(("measure", *names), rows)
     return lines
 

@@ -14,10 +14,12 @@ Environment:
 - ``XNAI_LOAD_MAX_TOKENS``: answer length of end-to-end queries (default 32).
 - ``XNAI_LOAD_RETRIEVAL_WEIGHT`` / ``XNAI_LOAD_ANSWER_WEIGHT``: the mix of the two kinds of
   users (default 4 / 1).
+- ``XNAI_LOAD_THINK_S``: the wait between one user's queries, ``MIN-MAX`` seconds (default
+  ``0.5-2``, a person skimming results; ``30-60`` is a person reading each answer in a chat).
 
-Each user waits 0.5-2 s between queries, as a person reading results would. A 429 (the
-generation queue is full) is reported as a failure named "429 queue full", so the error
-rate shows how much load the service sheds instead of queueing without limit.
+A 429 (the service sheds load: the expected wait exceeds what a caller would accept) is a
+failure named "429 with Retry-After" when it says when to come back, and "429 without
+Retry-After" otherwise, so refusals and unexpected errors are counted apart.
 """
 
 from __future__ import annotations
@@ -91,13 +93,35 @@ def _check(environment: Any, **_: Any) -> None:
 
 
 _QUESTIONS = itertools.cycle(questions())
+REFUSED = "429 with Retry-After"
+
+
+def think_time(text: str | None) -> tuple[float, float]:
+    """``MIN-MAX`` seconds between one user's queries (``0.5-2`` when not set)."""
+    if not text:
+        return (0.5, 2.0)
+    low, sep, high = text.partition("-")
+    try:
+        bounds = (float(low), float(high if sep else low))
+    except ValueError:
+        raise SystemExit(f"XNAI_LOAD_THINK_S must be MIN-MAX seconds, not {text!r}") from None
+    if not 0 <= bounds[0] <= bounds[1]:
+        raise SystemExit(f"XNAI_LOAD_THINK_S must be MIN-MAX with 0 <= MIN <= MAX, not {text!r}")
+    return bounds
+
+
+def refusal_name(retry_after: str | None) -> str:
+    """How a 429 is counted: with a usable Retry-After (whole seconds) or without."""
+    if retry_after and retry_after.strip().isdigit():
+        return REFUSED
+    return "429 without Retry-After"
 
 
 class QueryUser(HttpUser):
     """Common parts: credentials, think time, the question cycle, outcome naming."""
 
     abstract = True
-    wait_time = between(0.5, 2.0)
+    wait_time = between(*think_time(os.environ.get("XNAI_LOAD_THINK_S")))
 
     def on_start(self) -> None:
         """Every request carries the API key."""
@@ -107,7 +131,7 @@ class QueryUser(HttpUser):
         """POST /v1/query; anything but a 200 with a JSON body is a failure."""
         with self.client.post("/v1/query", json=body, name=name, catch_response=True) as r:
             if r.status_code == 429:
-                r.failure("429 queue full")
+                r.failure(refusal_name(r.headers.get("Retry-After")))
             elif r.status_code != 200:
                 r.failure(f"HTTP {r.status_code}")
             else:

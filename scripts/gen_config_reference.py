@@ -100,8 +100,10 @@ NOTES: dict[str, str] = {
     "the model then get HTTP 503 with `Retry-After` at once, without calling it.",
     "enterprise.circuit_breaker.reset_timeout": "Seconds the breaker stays open; then one "
     "trial call decides: success closes it, failure opens it for another period.",
-    "models.llm_backend": "`llama_cpp`: a GGUF file in-process; `openai`: an "
-    "OpenAI-compatible server; `fake`: deterministic test model.",
+    "models.llm_backend": "`llama_server` (default): llama.cpp's server engine in-process, "
+    "several answers decoded in one batch over parallel slots, no TCP port; `llama_cpp`: "
+    "llama-cpp-python in-process, one answer at a time; `openai`: an OpenAI-compatible "
+    "server; `fake`: deterministic test model.",
     "models.llm_path": "A GGUF file to load instead of the bundled preset.",
     "models.llm_preset": "Bundled model used when `models.llm_path` is unset.",
     "models.n_ctx": "Context window of the model in tokens (prompt, sources and answer).",
@@ -121,8 +123,8 @@ NOTES: dict[str, str] = {
     "models.retry_backoff_s": "Wait before the first retry, seconds; doubles per retry, "
     "with random jitter.",
     "models.max_concurrent_generations": "Answers the model generates at the same time. "
-    "llama.cpp generates one at a time, so 1 suits an in-process model on 2 CPUs; raise it "
-    "for an HTTP backend that serves several.",
+    "0 (default): 4 with `llama_server` (its parallel slots, decoded in one batch), 1 with "
+    "`llama_cpp` (one sequence at a time); raise it for an HTTP backend that serves several.",
     "models.generation_queue": "Questions that may wait for a generation slot; when slots "
     "and queue are full, new ones get HTTP 429 with `Retry-After` instead of waiting. "
     "Keep slots plus queue well below the server's worker threads (40).",

@@ -21,6 +21,7 @@ from bench.answers import (
 )
 from bench.answers_report import answers as render
 
+from xnai.adapters.memory.llm import FakeChatModel
 from xnai.services.knowledge import Source, sha256_bytes
 
 CLAIM = Claim(
@@ -172,6 +173,7 @@ def test_the_section_runs_end_to_end_on_the_fakes(make_container: Any) -> None:
         llm_claims=2,
         max_tokens=16,
         extra_budgets=(40,),
+        other_models=[("other", lambda: FakeChatModel(context_size=2048))],
         log=lambda _: None,
         settle=lambda: None,
         load_average=lambda: 0.5,
@@ -182,5 +184,26 @@ def test_the_section_runs_end_to_end_on_the_fakes(make_container: Any) -> None:
     llm = out["llm"]
     assert llm["claims"] == 2 and len(llm["answers"]) == 6
     assert out["cited_gold_doc"] == 1.0  # the fake model cites its first source
+    other = out["models"]["other"]
+    assert other["claims"] == 2 and {a["path"] for a in other["answers"]} == {"new"}
     text = "\n".join(render(out))
     assert "sentences_40" in text and "| verdict accuracy |" in text
+    assert "Other bundled models" in text
+
+
+def test_a_model_that_says_yes_to_everything_shows_in_the_figures() -> None:
+    supported = Claim("s", "Supported.", "SUPPORT", {"1": ["x"]})
+    contradicted = Claim("c", "Contradicted.", "CONTRADICT", {"1": ["x"]})
+
+    def said_yes(claim: Claim) -> Asked:
+        return Asked(claim, "new", "Yes.", "yes", claim.label == "SUPPORT", True, True, 9, 1.0, 2.0)
+
+    figures = answer_figures([said_yes(supported)] * 3 + [said_yes(contradicted)])
+    assert figures["verdict_accuracy"] == 0.75  # as high as the share of supported claims
+    assert figures["yes_precision"] == 0.75
+    assert figures["verdicts_by_label"]["CONTRADICT"] == {
+        "yes": 1,
+        "no": 0,
+        "abstain": 0,
+        "unclear": 0,
+    }

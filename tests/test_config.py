@@ -11,7 +11,14 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from xnai.config import TELEMETRY_OFF, Settings, disable_telemetry, load_settings, redacted
+from xnai.config import (
+    TELEMETRY_OFF,
+    Models,
+    Settings,
+    disable_telemetry,
+    load_settings,
+    redacted,
+)
 from xnai.domain.errors import ConfigError
 
 
@@ -152,3 +159,21 @@ def test_a_misplaced_secret_is_not_repeated_in_the_error(tmp_path: Path) -> None
     with pytest.raises(ConfigError) as err:
         load_settings(cfg)
     assert "server.database_url" in str(err.value) and "s3cret" not in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("backend", "configured", "slots"),
+    [
+        ("llama_server", 0, 4),
+        ("llama_cpp", 0, 1),
+        ("openai", 0, 1),
+        ("fake", 0, 1),
+        ("llama_server", 2, 2),
+        ("llama_cpp", 3, 3),
+    ],
+)
+def test_generation_slots_follow_the_backend_unless_set(
+    backend: str, configured: int, slots: int
+) -> None:
+    models = Models(llm_backend=backend, max_concurrent_generations=configured)
+    assert models.generation_slots == slots

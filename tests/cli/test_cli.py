@@ -35,6 +35,19 @@ def test_init_creates_an_owner_only_data_directory(env: Path) -> None:
     assert env.stat().st_mode & 0o777 == 0o700
 
 
+@pytest.mark.parametrize("backend", ["llama_server", "llama_cpp"])
+def test_init_names_the_model_file_of_either_local_backend(
+    env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, backend: str
+) -> None:
+    model = tmp_path / "my-model.gguf"
+    model.write_bytes(b"GGUF")  # init names the file; it does not load it
+    monkeypatch.setenv("XNAI_MODELS__LLM_BACKEND", backend)
+    monkeypatch.setenv("XNAI_MODELS__LLM_PATH", str(model))
+    code, out = invoke("init")
+    assert code == 0, out
+    assert "model" in out and "my-model.gguf" in out.replace("\n", "")
+
+
 def test_bad_inputs_get_per_file_errors_and_the_batch_continues(env: Path, tmp_path: Path) -> None:
     lib = tmp_path / "lib"
     lib.mkdir()

