@@ -815,7 +815,7 @@ class Bench:
                 status, text = r.status_code, r.text
                 with contextlib.suppress(ValueError):
                     data = r.json()
-                    text = str(data.get("answer") or data.get("error") or data.get("detail"))
+                    text = str(data.get("response") or data.get("error") or data.get("detail"))
             except httpx.TimeoutException:
                 status, text = 0, f"no answer within {BAD_INPUT_TIMEOUT_S:.0f} s"
             rows.append(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -74,7 +74,11 @@ class ChatMessageIn(BaseModel):
     """One OpenAI-style message; content may be text or a list of text parts."""
 
     role: Literal["system", "user", "assistant", "tool", "developer"]
-    content: str | list[dict[str, Any]] | None = Field(default=None, max_length=MAX_MESSAGE_PARTS)
+    # The parts limit applies to the list form only: on the union it also capped a plain
+    # string at MAX_MESSAGE_PARTS characters.
+    content: str | Annotated[list[dict[str, Any]], Field(max_length=MAX_MESSAGE_PARTS)] | None = (
+        None
+    )
 
     def text(self) -> str:
         """The message text, with list parts joined."""
