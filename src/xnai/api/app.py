@@ -7,11 +7,12 @@ import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import partial
+from typing import Any
 
 from fastapi import FastAPI
 
 from xnai import __version__
-from xnai.api import errors, headers, metrics, readiness, request_ids, security
+from xnai.api import errors, headers, metrics, openapi, readiness, request_ids, security
 from xnai.api.limits import BodyLimitMiddleware
 from xnai.api.routes import (
     admin,
@@ -83,6 +84,7 @@ def create_app(
     components = partial(metrics.loaded_components, container)
     local = security.local_only(server.host, server.behind_tls_proxy)
     metrics.install(app, container.metrics, local=local, components=components)
+    _publish_policies(app, container.settings.enterprise.security.password_min_length)
     security.install(app, local=local)  # after the last router: every route declares access
     max_bytes = int(server.max_body_mb * 1024 * 1024)
     app.add_middleware(BodyLimitMiddleware, max_bytes=max_bytes)
@@ -95,6 +97,18 @@ def create_app(
     )
     request_ids.install(app)  # the very outermost: every line and response has the id
     return app
+
+
+def _publish_policies(app: FastAPI, password_min_length: int) -> None:
+    """The OpenAPI document shows the configured rules, as the server enforces them."""
+    build_schema = app.openapi
+
+    def schema() -> dict[str, Any]:
+        fresh = app.openapi_schema is None
+        built = build_schema()
+        return openapi.publish_password_policy(built, password_min_length) if fresh else built
+
+    app.openapi = schema  # type: ignore[method-assign]
 
 
 def app_from_environment() -> FastAPI:

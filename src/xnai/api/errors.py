@@ -8,8 +8,11 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import compile_path, get_route_path
+from starlette.types import Scope
 
 from xnai.api.metrics import count_error, route_template
+from xnai.api.security import route_rules
 from xnai.domain.errors import (
     AccountLockedError,
     AuditUnavailableError,
@@ -80,6 +83,20 @@ def response_details(exc: XnaiError, code: int) -> tuple[dict[str, str] | None, 
 STORAGE_RETRY_AFTER = 5
 
 
+def allowed_methods(app: FastAPI, scope: Scope) -> str:
+    """The ``Allow`` header of a 405: every method some route serves at the request's path.
+
+    The router hands a request whose path matches but whose method does not to the first
+    route of that path, which would name only its own methods (``GET`` where ``POST`` is
+    served at the same path by a later route)."""
+    path = get_route_path(scope)
+    methods: set[str] = set()
+    for rule in route_rules(app.routes):
+        if rule.methods and compile_path(rule.path)[0].match(path):
+            methods |= rule.methods
+    return ", ".join(sorted(methods))
+
+
 def _root(exc: BaseException) -> BaseException:
     """The first error of a chain of ``raise ... from``."""
     while exc.__cause__ is not None:
@@ -123,11 +140,12 @@ def install(app: FastAPI, *, unavailable: tuple[type[Exception], ...] = ()) -> N
         return JSONResponse(error_body("invalid request", detail=details), status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         message = "not found" if exc.status_code == 404 else str(exc.detail)
-        return JSONResponse(
-            error_body(message), status_code=exc.status_code, headers=getattr(exc, "headers", None)
-        )
+        headers = dict(getattr(exc, "headers", None) or {})
+        if exc.status_code == 405:
+            headers["Allow"] = allowed_methods(app, request.scope)
+        return JSONResponse(error_body(message), status_code=exc.status_code, headers=headers)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -8,17 +8,20 @@ from fastapi import APIRouter
 from starlette.concurrency import run_in_threadpool
 
 from xnai.api.deps import AuditDep, ComplianceDep, PrivacyDep, RetentionDep
+from xnai.api.openapi import SIGNED_IN, errors
 from xnai.api.security import PrincipalDep, require
 from xnai.domain.errors import NotReadyError
 from xnai.domain.rbac import Permission
 from xnai.services.audit import Auditor
 
-router = APIRouter(tags=["admin"])
+router = APIRouter(tags=["admin"], responses=SIGNED_IN)
 ADMIN = Permission.ADMIN_SYSTEM
 MANAGE = Permission.MANAGE_USERS
 
 
-@router.get("/v1/admin/compliance/{framework}", dependencies=[require(ADMIN)])
+@router.get(
+    "/v1/admin/compliance/{framework}", dependencies=[require(ADMIN)], responses=errors(404)
+)
 async def compliance(
     framework: str, principal: PrincipalDep, audits: ComplianceDep
 ) -> dict[str, Any]:
@@ -49,7 +52,9 @@ async def audit_verify(audit: AuditDep) -> dict[str, Any]:
     }
 
 
-@router.get("/v1/admin/users/{username}/export", dependencies=[require(MANAGE)])
+@router.get(
+    "/v1/admin/users/{username}/export", dependencies=[require(MANAGE)], responses=errors(404)
+)
 async def export_user(
     username: str, principal: PrincipalDep, privacy: PrivacyDep
 ) -> dict[str, Any]:
@@ -57,7 +62,11 @@ async def export_user(
     return await run_in_threadpool(privacy.export, username, actor=principal.user_id)
 
 
-@router.post("/v1/admin/users/{username}/erase", dependencies=[require(MANAGE)])
+@router.post(
+    "/v1/admin/users/{username}/erase",
+    dependencies=[require(MANAGE)],
+    responses=errors(404, 409),
+)
 async def erase_user(username: str, principal: PrincipalDep, privacy: PrivacyDep) -> dict[str, Any]:
     """Erase a user's documents everywhere and their account; pseudonymise their audit lines."""
     report = await run_in_threadpool(privacy.erase, username, actor=principal.user_id)

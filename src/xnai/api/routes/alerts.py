@@ -7,11 +7,12 @@ from typing import Any
 from fastapi import APIRouter
 
 from xnai.api.deps import AnomaliesDep, MetricsDep
+from xnai.api.openapi import SIGNED_IN
 from xnai.api.security import require
 from xnai.domain.rbac import Permission
 from xnai.services.anomaly import ALERTING
 
-router = APIRouter(tags=["admin"])
+router = APIRouter(tags=["admin"], responses=SIGNED_IN)
 
 
 @router.get("/v1/admin/alerts", dependencies=[require(Permission.READ_METRICS)])

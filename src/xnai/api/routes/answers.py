@@ -9,16 +9,19 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from xnai.api.deps import AnswerBundlesDep
+from xnai.api.openapi import SIGNED_IN, ErrorBody
 from xnai.api.security import PrincipalDep, require
 from xnai.domain.rbac import Permission
 
-router = APIRouter(tags=["answers"])
+router = APIRouter(tags=["answers"], responses=SIGNED_IN)
 
 
 @router.get(
     "/v1/answers/{answer_id}/bundle",
     dependencies=[require(Permission.EXECUTE_QUERIES)],
-    responses={404: {"description": "no answer of this id was given to the caller"}},
+    responses={
+        404: {"model": ErrorBody, "description": "no answer of this id was given to the caller"}
+    },
 )
 async def answer_bundle(answer_id: str, bundles: AnswerBundlesDep, principal: PrincipalDep) -> Any:
     """The signed bundle of one of the caller's answers (``xnai verify-answer`` checks it).

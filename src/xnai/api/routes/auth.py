@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 
 from xnai.api.deps import AuthDep
+from xnai.api.openapi import ENROLLING, PUBLIC, SIGNED_IN, errors
 from xnai.api.schemas import LoginRequest, MfaCode, MfaEnrol, NewApiKey, PasswordChange
 from xnai.api.security import (
     EnrollingPrincipalDep,
@@ -46,7 +47,7 @@ def _iso(t: datetime | None) -> str | None:
     return t.isoformat() if t is not None else None
 
 
-@router.post("/v1/auth/login", dependencies=[public()])
+@router.post("/v1/auth/login", dependencies=[public()], responses={**PUBLIC, **errors(401, 429)})
 def login(body: LoginRequest, request: Request, auth: AuthDep) -> dict[str, Any]:
     """Exchange a username, password (and one-time code) for a session token."""
     try:
@@ -69,14 +70,14 @@ def login(body: LoginRequest, request: Request, auth: AuthDep) -> dict[str, Any]
     }
 
 
-@router.post("/v1/auth/logout", dependencies=[enrolling()])
+@router.post("/v1/auth/logout", dependencies=[enrolling()], responses=ENROLLING)
 def logout(principal: EnrollingPrincipalDep, request: Request, auth: AuthDep) -> dict[str, Any]:
     """End the current session."""
     auth.logout(principal, source_ip=client_ip(request))
     return {"logged_out": True}
 
 
-@router.get("/v1/auth/me", dependencies=[enrolling()])
+@router.get("/v1/auth/me", dependencies=[enrolling()], responses={**ENROLLING, **errors(404)})
 def me(principal: EnrollingPrincipalDep, auth: AuthDep) -> dict[str, Any]:
     """The signed-in account, how it signed in and what it may do."""
     summary = auth.me(principal)
@@ -88,7 +89,9 @@ def me(principal: EnrollingPrincipalDep, auth: AuthDep) -> dict[str, Any]:
     }
 
 
-@router.post("/v1/auth/password", dependencies=[authenticated()])
+@router.post(
+    "/v1/auth/password", dependencies=[authenticated()], responses={**SIGNED_IN, **errors(429)}
+)
 def change_password(
     body: PasswordChange, principal: PrincipalDep, request: Request, auth: AuthDep
 ) -> dict[str, Any]:
@@ -99,7 +102,11 @@ def change_password(
     return {"changed": True, "credentials_revoked": True}
 
 
-@router.post("/v1/auth/mfa/enrol", dependencies=[enrolling()])
+@router.post(
+    "/v1/auth/mfa/enrol",
+    dependencies=[enrolling()],
+    responses={**ENROLLING, **errors(403, 409, 429)},
+)
 def mfa_enrol(
     body: MfaEnrol, request: Request, principal: EnrollingPrincipalDep, auth: AuthDep
 ) -> dict[str, Any]:
@@ -109,20 +116,24 @@ def mfa_enrol(
     return {"secret": secret, "otpauth_uri": uri}
 
 
-@router.post("/v1/auth/mfa/confirm", dependencies=[enrolling()])
+@router.post(
+    "/v1/auth/mfa/confirm", dependencies=[enrolling()], responses={**ENROLLING, **errors(409)}
+)
 def mfa_confirm(body: MfaCode, principal: EnrollingPrincipalDep, auth: AuthDep) -> dict[str, Any]:
     """Finish enrolment with a code from the app."""
     auth.confirm_mfa_enrolment(principal, body.code)
     return {"mfa_enrolled": True}
 
 
-@router.get("/v1/auth/api-keys", dependencies=[authenticated()])
+@router.get("/v1/auth/api-keys", dependencies=[authenticated()], responses=SIGNED_IN)
 def list_api_keys(principal: PrincipalDep, auth: AuthDep) -> dict[str, Any]:
     """One's own API keys (metadata only)."""
     return {"api_keys": [key_json(k) for k in auth.api_keys(principal)]}
 
 
-@router.post("/v1/auth/api-keys", status_code=201, dependencies=[authenticated()])
+@router.post(
+    "/v1/auth/api-keys", status_code=201, dependencies=[authenticated()], responses=SIGNED_IN
+)
 def create_api_key(body: NewApiKey, principal: PrincipalDep, auth: AuthDep) -> dict[str, Any]:
     """A new API key for programs; the key is in this response only."""
     expires = None
@@ -132,7 +143,11 @@ def create_api_key(body: NewApiKey, principal: PrincipalDep, auth: AuthDep) -> d
     return {"api_key": key, **key_json(record)}
 
 
-@router.delete("/v1/auth/api-keys/{key_id}", dependencies=[authenticated()])
+@router.delete(
+    "/v1/auth/api-keys/{key_id}",
+    dependencies=[authenticated()],
+    responses={**SIGNED_IN, **errors(404)},
+)
 def revoke_api_key(key_id: str, principal: PrincipalDep, auth: AuthDep) -> dict[str, Any]:
     """Revoke one of one's own API keys."""
     auth.revoke_api_key(principal, key_id)

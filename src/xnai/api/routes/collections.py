@@ -7,12 +7,13 @@ from typing import Any
 from fastapi import APIRouter
 
 from xnai.api.deps import AccessDep
+from xnai.api.openapi import SIGNED_IN, errors
 from xnai.api.schemas import AccessChange, NewCollection
 from xnai.api.security import PrincipalDep, require
 from xnai.domain.access import Collection
 from xnai.domain.rbac import Permission, Principal
 
-router = APIRouter(tags=["collections"])
+router = APIRouter(tags=["collections"], responses=SIGNED_IN)
 ADMIN = Permission.ADMIN_SYSTEM
 
 
@@ -45,7 +46,9 @@ def list_collections(principal: PrincipalDep, access: AccessDep) -> dict[str, An
     return {"collections": [collection_json(x, principal, counts.get(x.name, 0)) for x in readable]}
 
 
-@router.post("/v1/collections", status_code=201, dependencies=[require(ADMIN)])
+@router.post(
+    "/v1/collections", status_code=201, dependencies=[require(ADMIN)], responses=errors(404, 409)
+)
 def create_collection(
     body: NewCollection, principal: PrincipalDep, access: AccessDep
 ) -> dict[str, Any]:
@@ -62,7 +65,9 @@ def create_collection(
     return {"collection": collection_json(created, principal, 0)}
 
 
-@router.post("/v1/collections/{name}/grant", dependencies=[require(ADMIN)])
+@router.post(
+    "/v1/collections/{name}/grant", dependencies=[require(ADMIN)], responses=errors(404, 409)
+)
 def grant(name: str, body: AccessChange, principal: PrincipalDep, access: AccessDep) -> Any:
     """Let roles or users read a collection (and write it with ``write``)."""
     changed = access.grant(
@@ -71,7 +76,9 @@ def grant(name: str, body: AccessChange, principal: PrincipalDep, access: Access
     return {"collection": collection_json(changed, principal)}
 
 
-@router.post("/v1/collections/{name}/revoke", dependencies=[require(ADMIN)])
+@router.post(
+    "/v1/collections/{name}/revoke", dependencies=[require(ADMIN)], responses=errors(404, 409)
+)
 def revoke(name: str, body: AccessChange, principal: PrincipalDep, access: AccessDep) -> Any:
     """Take roles or users off a collection (off its write list only with ``write``)."""
     changed = access.revoke(
@@ -80,7 +87,7 @@ def revoke(name: str, body: AccessChange, principal: PrincipalDep, access: Acces
     return {"collection": collection_json(changed, principal)}
 
 
-@router.delete("/v1/collections/{name}", dependencies=[require(ADMIN)])
+@router.delete("/v1/collections/{name}", dependencies=[require(ADMIN)], responses=errors(404, 409))
 def remove(name: str, principal: PrincipalDep, access: AccessDep) -> dict[str, Any]:
     """Delete an empty collection; 409 while it holds documents."""
     access.remove(name, actor=principal.user_id)

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Form, Request, UploadFile
 from starlette.concurrency import run_in_threadpool
 
 from xnai.api.deps import AccessDep, IngestionDep, KnowledgeDep
+from xnai.api.openapi import SIGNED_IN, errors
 from xnai.api.security import PrincipalDep, client_ip, count_violation, require
 from xnai.domain.errors import NotFoundError
 from xnai.domain.models import Document
@@ -20,7 +21,7 @@ from xnai.services.sources import MAX_NAME_BYTES, safe_name
 
 __all__ = ["MAX_NAME_BYTES", "router", "safe_name"]
 
-router = APIRouter(tags=["documents"])
+router = APIRouter(tags=["documents"], responses=SIGNED_IN)
 
 
 @router.get("/v1/documents", dependencies=[require(Permission.READ_DOCUMENTS)])
@@ -34,7 +35,11 @@ async def list_documents(
     return {"generation": snap.generation, "documents": [d.summary() for d in docs]}
 
 
-@router.delete("/v1/documents/{doc_id}", dependencies=[require(Permission.DELETE_DOCUMENTS)])
+@router.delete(
+    "/v1/documents/{doc_id}",
+    dependencies=[require(Permission.DELETE_DOCUMENTS)],
+    responses=errors(404, 409),
+)
 async def delete_document(
     doc_id: str,
     request: Request,
@@ -65,7 +70,12 @@ def _remove(
     return ingestion.remove_document(found.doc_id, principal=principal, source_ip=source_ip)
 
 
-@router.post("/v1/documents", status_code=201, dependencies=[require(Permission.WRITE_DOCUMENTS)])
+@router.post(
+    "/v1/documents",
+    status_code=201,
+    dependencies=[require(Permission.WRITE_DOCUMENTS)],
+    responses=errors(400, 404, 409),
+)
 async def upload_documents(
     request: Request,
     files: list[UploadFile],

@@ -8,19 +8,32 @@ from fastapi.responses import JSONResponse
 from xnai import __version__
 from xnai.api import readiness
 from xnai.api.deps import ProbeDep
+from xnai.api.openapi import STATUSES, Readiness, errors
 from xnai.api.security import bearer_token, public, verify
 from xnai.domain.rbac import Permission
 
 router = APIRouter(tags=["health"])
 
 
-@router.get("/health", dependencies=[public()])
+@router.get("/health", dependencies=[public()], responses=errors(413))
 async def health() -> dict[str, str]:
     """The process is up (never touches the model or the index)."""
     return {"status": "ok", "version": __version__}
 
 
-@router.get("/ready", dependencies=[public()])
+@router.get(
+    "/ready",
+    dependencies=[public()],
+    responses={
+        **errors(413),
+        200: {"model": Readiness, "description": "ready, or degraded but serving"},
+        503: {
+            "model": Readiness,
+            "description": "starting, or a component the service needs fails",
+            "headers": STATUSES[503][1],
+        },
+    },
+)
 async def ready(request: Request, probe: ProbeDep) -> JSONResponse:
     """200 when the index, the database and the model are ready (``degraded`` when only Redis
     or the model's breaker fails), else 503; each component's status, and its details for

@@ -13,6 +13,7 @@ from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from xnai.api.deps import AskDep
+from xnai.api.openapi import EVENT_STREAM, SIGNED_IN, errors
 from xnai.api.schemas import ChatCompletionRequest
 from xnai.api.security import PrincipalDep, require
 from xnai.domain.errors import XnaiError
@@ -21,7 +22,7 @@ from xnai.domain.rbac import Permission
 from xnai.services.answer import Done, Token
 from xnai.services.ask import Asked, Asker, Question
 
-router = APIRouter(tags=["openai"])
+router = APIRouter(tags=["openai"], responses=SIGNED_IN)
 
 
 def _question(body: ChatCompletionRequest) -> Question:
@@ -108,7 +109,11 @@ def _stream(asked: Asked, model: str, cid: str, created: int) -> Iterator[str]:
     yield "data: [DONE]\n\n"
 
 
-@router.post("/v1/chat/completions", dependencies=[require(Permission.EXECUTE_QUERIES)])
+@router.post(
+    "/v1/chat/completions",
+    dependencies=[require(Permission.EXECUTE_QUERIES)],
+    responses={200: {"content": EVENT_STREAM}, **errors(429, 502)},
+)
 async def chat_completions(
     body: ChatCompletionRequest, ask: AskDep, principal: PrincipalDep
 ) -> Any:

@@ -12,6 +12,7 @@ from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from xnai.api.deps import AskDep
+from xnai.api.openapi import EVENT_STREAM, SIGNED_IN, errors
 from xnai.api.schemas import QueryRequest, QueryResponse
 from xnai.api.security import PrincipalDep, require
 from xnai.domain.models import SearchMode
@@ -19,7 +20,9 @@ from xnai.domain.rbac import Permission, Principal
 from xnai.services.answer import Done, Token
 from xnai.services.ask import Asked, Asker, Question, answer_json, sources_json
 
-router = APIRouter(tags=["query"])
+router = APIRouter(tags=["query"], responses=SIGNED_IN)
+# The model may be busy (429), failing (502) or unavailable (503, also the circuit breaker).
+ASKING = errors(429, 502)
 
 
 def question_of(body: QueryRequest) -> Question:
@@ -56,6 +59,7 @@ def _events(asked: Asked, started: float) -> Iterator[str]:
     "/v1/query",
     response_model=QueryResponse,
     dependencies=[require(Permission.EXECUTE_QUERIES)],
+    responses={200: {"content": EVENT_STREAM}, **ASKING},
 )
 @router.post(
     "/query",

@@ -7,12 +7,13 @@ from typing import Any
 from fastapi import APIRouter
 
 from xnai.api.deps import AuthDep
+from xnai.api.openapi import SIGNED_IN, errors
 from xnai.api.routes.auth import user_json
 from xnai.api.schemas import NewUser, PasswordReset, RoleChange
 from xnai.api.security import PrincipalDep, require
 from xnai.domain.rbac import Permission, Role
 
-router = APIRouter(tags=["users"])
+router = APIRouter(tags=["users"], responses=SIGNED_IN)
 MANAGE = Permission.MANAGE_USERS
 
 
@@ -22,20 +23,20 @@ def list_users(principal: PrincipalDep, auth: AuthDep) -> dict[str, Any]:
     return {"users": [user_json(u) for u in auth.users(principal)]}
 
 
-@router.post("/v1/users", status_code=201, dependencies=[require(MANAGE)])
+@router.post("/v1/users", status_code=201, dependencies=[require(MANAGE)], responses=errors(409))
 def create_user(body: NewUser, principal: PrincipalDep, auth: AuthDep) -> dict[str, Any]:
     """Create a user; a generated password is in this response only."""
     user, generated = auth.create_user(principal, body.username, Role(body.role), body.password)
     return {"user": user_json(auth.describe(principal, user.user_id)), "password": generated}
 
 
-@router.get("/v1/users/{username}", dependencies=[require(MANAGE)])
+@router.get("/v1/users/{username}", dependencies=[require(MANAGE)], responses=errors(404))
 def get_user(username: str, principal: PrincipalDep, auth: AuthDep) -> dict[str, Any]:
     """One user."""
     return {"user": user_json(auth.describe(principal, username))}
 
 
-@router.put("/v1/users/{username}/role", dependencies=[require(MANAGE)])
+@router.put("/v1/users/{username}/role", dependencies=[require(MANAGE)], responses=errors(404, 409))
 def set_role(
     username: str, body: RoleChange, principal: PrincipalDep, auth: AuthDep
 ) -> dict[str, Any]:
@@ -44,21 +45,25 @@ def set_role(
     return {"user": user_json(auth.describe(principal, user.user_id))}
 
 
-@router.post("/v1/users/{username}/disable", dependencies=[require(MANAGE)])
+@router.post(
+    "/v1/users/{username}/disable", dependencies=[require(MANAGE)], responses=errors(404, 409)
+)
 def disable_user(username: str, principal: PrincipalDep, auth: AuthDep) -> dict[str, Any]:
     """Disable a user and revoke all their sessions and API keys."""
     user = auth.set_enabled(principal, username, False)
     return {"user": user_json(auth.describe(principal, user.user_id))}
 
 
-@router.post("/v1/users/{username}/enable", dependencies=[require(MANAGE)])
+@router.post("/v1/users/{username}/enable", dependencies=[require(MANAGE)], responses=errors(404))
 def enable_user(username: str, principal: PrincipalDep, auth: AuthDep) -> dict[str, Any]:
     """Enable a disabled user."""
     user = auth.set_enabled(principal, username, True)
     return {"user": user_json(auth.describe(principal, user.user_id))}
 
 
-@router.post("/v1/users/{username}/reset-password", dependencies=[require(MANAGE)])
+@router.post(
+    "/v1/users/{username}/reset-password", dependencies=[require(MANAGE)], responses=errors(404)
+)
 def reset_password(
     username: str, principal: PrincipalDep, auth: AuthDep, body: PasswordReset | None = None
 ) -> dict[str, Any]:
@@ -67,14 +72,14 @@ def reset_password(
     return {"username": username.strip().lower(), "password": generated}
 
 
-@router.post("/v1/users/{username}/unlock", dependencies=[require(MANAGE)])
+@router.post("/v1/users/{username}/unlock", dependencies=[require(MANAGE)], responses=errors(404))
 def unlock_user(username: str, principal: PrincipalDep, auth: AuthDep) -> dict[str, Any]:
     """Lift a lockout after failed logins."""
     auth.unlock(principal, username)
     return {"user": user_json(auth.describe(principal, username))}
 
 
-@router.delete("/v1/users/{username}/mfa", dependencies=[require(MANAGE)])
+@router.delete("/v1/users/{username}/mfa", dependencies=[require(MANAGE)], responses=errors(404))
 def reset_mfa(username: str, principal: PrincipalDep, auth: AuthDep) -> dict[str, Any]:
     """Remove a user's MFA enrolment (a lost device); they enrol again."""
     auth.reset_mfa(principal, username)
