@@ -50,14 +50,24 @@ voice_cli.register(app)
 answers_cli.register(app)
 
 
+def _print_version(value: bool) -> None:
+    """Print the version and stop, before any command is required."""
+    if value:
+        out.print(f"xnai {__version__}", markup=False, highlight=False)
+        raise typer.Exit()
+
+
 @app.callback()
 def _root(
     config: ConfigOpt = None,
-    version: Annotated[bool, typer.Option("--version", help="Print the version.")] = False,
+    version: Annotated[
+        bool,
+        # Eager: runs while the options are parsed, so no command is needed after it.
+        typer.Option(
+            "--version", help="Print the version.", is_eager=True, callback=_print_version
+        ),
+    ] = False,
 ) -> None:
-    if version:
-        out.print(f"xnai {__version__}")
-        raise typer.Exit()
     reset(config)
 
 
