@@ -28,9 +28,11 @@ from xnai.domain.errors import (
     NotReadyError,
     PermissionDeniedError,
     QueueFullError,
+    StorageFullError,
     UnsupportedFileError,
     XnaiError,
 )
+from xnai.services.disk import is_disk_full, storage_full
 
 log = logging.getLogger("xnai.api")
 
@@ -45,6 +47,7 @@ STATUS: list[tuple[type[XnaiError], int]] = [
     (UnsupportedFileError, 415),
     (DocumentError, 422),
     (NotReadyError, 503),
+    (StorageFullError, 507),  # before AuditUnavailableError: an audit trail on a full disk
     (AuditUnavailableError, 503),
     (ModelUnavailableError, 503),
     (ModelError, 502),
@@ -128,6 +131,13 @@ def install(app: FastAPI, *, unavailable: tuple[type[Exception], ...] = ()) -> N
         return JSONResponse(
             error_body(message), status_code=exc.status_code, headers=getattr(exc, "headers", None)
         )
+
+    @app.exception_handler(OSError)
+    async def _os_error(request: Request, exc: OSError) -> JSONResponse:
+        if is_disk_full(exc):  # met where no service named what it refused
+            log.warning("disk full on %s %s: %r", request.method, request.url.path, exc)
+            return await _domain(request, storage_full("the request was not completed"))
+        return await _unexpected(request, exc)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

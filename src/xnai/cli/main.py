@@ -31,6 +31,7 @@ from xnai.domain.rbac import LOCAL_ADMIN, Role
 from xnai.logs import configure_logging
 from xnai.services.answer import Done, Token
 from xnai.services.ask import Asker, Question, answer_json
+from xnai.services.disk import is_disk_full, storage_full
 
 app = typer.Typer(help="Xoe-NovAi: answers from your own documents, offline.", no_args_is_help=True)
 config_app = typer.Typer(help="Show the effective configuration.", no_args_is_help=True)
@@ -318,5 +319,15 @@ def main() -> None:
     try:
         app()
     except XnaiError as exc:
-        err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
-        sys.exit(2)
+        _fail(str(exc))
+    except OSError as exc:
+        if not is_disk_full(exc):
+            raise
+        # Met outside a service that names what it refused (opening the data directory).
+        _fail(str(storage_full("the command could not write to the data directory")))
+
+
+def _fail(message: str) -> None:
+    """One red ``error:`` line and exit status 2."""
+    err.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
+    sys.exit(2)
