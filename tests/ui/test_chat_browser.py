@@ -403,7 +403,6 @@ def test_addresses_in_a_quoted_passage_are_text_in_the_source_panel(watched: Wat
     expect(panel).to_contain_text(LINKED_URL)
     for address in ("https://198.51.100.7/beacon", "www.example.org/heron", "heron@example.org"):
         expect(panel).to_contain_text(address)
-    print(panel.inner_html())
     assert panel.locator("a[href]").count() == 0, panel.inner_html()
     w.shot("chat-source-panel-addresses")
     w.assert_clean()
