@@ -234,3 +234,23 @@ def test_invalid_settings_are_refused() -> None:
         CircuitBreaker(fail_max=0)
     with pytest.raises(ValueError):
         CircuitBreaker(reset_timeout=0)
+
+
+def test_check_in_half_open_reserves_the_trial_for_the_caller_it_lets_in(
+    breaker: CircuitBreaker, clock: FakeClock
+) -> None:
+    assert breaker.check() is None  # closed: nothing to reserve
+    trip(breaker)
+    clock.advance(60)
+    reserved = breaker.check()
+    assert reserved is not None and reserved.ticket.trial
+    with pytest.raises(CircuitOpenError):
+        breaker.check()  # refused at once, not after the trial
+    with pytest.raises(CircuitOpenError):
+        breaker.acquire()
+    reserved.release()  # the caller made no call: the trial is free again
+    again = breaker.check()
+    assert again is not None
+    breaker.success(again.ticket)
+    again.release()  # after its outcome, a release changes nothing
+    assert breaker.state is BreakerState.CLOSED and breaker.check() is None

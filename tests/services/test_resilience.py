@@ -502,3 +502,105 @@ def test_hang_lasts_until_the_fault_file_changes(tmp_path: Path) -> None:
 
 def answer_raw(model: FakeChatModel) -> str:
     return "".join(model.stream(ASK, max_tokens=64))
+
+
+# --- the half-open trial and the queue ---------------------------------------------------
+
+
+def half_open(model: GuardedChatModel, clock: FakeClock, tmp_path: Path, mode: str) -> None:
+    """Three failed answers open the breaker; the reset timeout passes; the model does ``mode``."""
+    (tmp_path / "fault").write_text("fail")
+    for _ in range(3):
+        with pytest.raises(ModelUnavailableError):
+            answer(model)
+    (tmp_path / "fault").write_text(mode)
+    clock.advance(60)
+    assert model.breaker.state is BreakerState.HALF_OPEN
+
+
+def test_half_open_a_caller_queued_behind_the_trial_is_refused_at_once(
+    breaker: CircuitBreaker, clock: FakeClock, tmp_path: Path
+) -> None:
+    model = guarded(faults(tmp_path, "fail"), breaker, attempts=1, concurrent=1)
+    half_open(model, clock, tmp_path, "ok")
+    trial = model.limiter.admit()  # the first caller, still retrieving its sources
+    started = time.perf_counter()
+    with pytest.raises(CircuitOpenError) as info:
+        model.limiter.admit()  # queued behind the trial, it would wait for its outcome
+    assert time.perf_counter() - started < 0.5
+    assert info.value.retry_after == 1
+    assert model.limiter.depth == 1
+    assert trial.run(answer, model) == REPLY
+    assert breaker.state is BreakerState.CLOSED
+    assert answer(model) == REPLY and model.limiter.depth == 0
+
+
+def test_half_open_with_one_slot_only_the_trial_is_served_under_concurrent_callers(
+    breaker: CircuitBreaker, clock: FakeClock, tmp_path: Path
+) -> None:
+    fake = faults(tmp_path, "fail")
+    model = guarded(fake, breaker, attempts=1, concurrent=1)
+    half_open(model, clock, tmp_path, "slow 1")
+    go = threading.Barrier(6)
+
+    def attempt() -> tuple[str, float]:
+        go.wait(5)
+        started = time.perf_counter()
+        try:
+            return answer(model), time.perf_counter() - started
+        except CircuitOpenError:
+            return "refused", time.perf_counter() - started
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        results = list(pool.map(lambda _: attempt(), range(6)))
+    assert sorted(r for r, _ in results) == sorted([REPLY] + ["refused"] * 5)
+    # Refused at once: none waited for the trial's second.
+    assert all(seconds < 0.8 for r, seconds in results if r == "refused")
+    assert fake.faults is not None and fake.faults.calls() == 4
+    assert breaker.state is BreakerState.CLOSED and model.limiter.depth == 0
+
+
+def test_a_reserved_trial_not_used_is_given_back_with_the_admission(
+    breaker: CircuitBreaker, clock: FakeClock, tmp_path: Path
+) -> None:
+    model = guarded(faults(tmp_path, "fail"), breaker, attempts=1, concurrent=1)
+    half_open(model, clock, tmp_path, "ok")
+    model.limiter.admit().release()  # admitted, then answered without the model
+    assert breaker.state is BreakerState.HALF_OPEN
+    assert answer(model) == REPLY  # the next caller is the trial
+    assert breaker.state is BreakerState.CLOSED
+
+
+def test_a_failed_reserved_trial_reopens_and_its_retry_is_not_made(
+    breaker: CircuitBreaker, clock: FakeClock, tmp_path: Path
+) -> None:
+    fake = faults(tmp_path, "fail")
+    model = guarded(fake, breaker, attempts=3, concurrent=1)
+    model.retry = RetryPolicy(attempts=1, backoff_s=0.0, sleep=lambda _: None)
+    half_open(model, clock, tmp_path, "fail")
+    model.retry = RetryPolicy(attempts=3, backoff_s=0.0, sleep=lambda _: None)
+    with pytest.raises(CircuitOpenError):
+        answer(model)  # the trial fails, the breaker opens again, the retry is refused
+    assert fake.faults is not None and fake.faults.calls() == 4
+    assert breaker.state is BreakerState.OPEN and model.limiter.depth == 0
+
+
+def test_a_caller_refused_for_a_full_queue_gives_the_trial_back(
+    breaker: CircuitBreaker, clock: FakeClock, tmp_path: Path
+) -> None:
+    model = guarded(faults(tmp_path, "fail"), breaker, attempts=1, concurrent=1)
+    model.limiter.queue_size = 1
+    for _ in range(2):
+        with pytest.raises(ModelUnavailableError):
+            answer(model)
+    failing, waiting = model.limiter.admit(), model.limiter.admit()  # admitted while closed
+    with pytest.raises(ModelUnavailableError):
+        failing.run(answer, model)  # the third failure opens the breaker
+    (tmp_path / "fault").write_text("ok")
+    clock.advance(60)
+    model.limiter.queue_size = 0  # the waiting caller fills the queue
+    with pytest.raises(QueueFullError):
+        model.limiter.admit()
+    assert breaker.state is BreakerState.HALF_OPEN
+    waiting.release()
+    assert answer(model) == REPLY and breaker.state is BreakerState.CLOSED

@@ -44,6 +44,14 @@ XSS_ANSWER = (
     "and <img src=x onerror=alert(2)> [1]"
 )
 PLAIN_ANSWER = "Retrieval is off, so this answer comes from the model alone."
+# A passage whose addresses must stay text in the source panel.
+LINKED_URL = "http://127.0.0.1:9/?q=SECRET"
+LINKED_DOCUMENT = (
+    "# Relay notes\n\n"
+    f"The heron relay reports to {LINKED_URL} and to <https://198.51.100.7/beacon>, "
+    "mirrors at www.example.org/heron and [the archive](http://203.0.113.9/heron), "
+    "and mails heron@example.org.\n"
+)
 SPOKEN_QUESTION = "How does Xoe-NovAi keep an ingest crash-safe?"
 
 
@@ -116,6 +124,7 @@ def build_container(data_dir: Path) -> Container:
     ]
     hostile = f"# {XSS_TITLE}\n\nThe zebra archive stores striped xss samples in vault nine.\n"
     uploads.append(("hostile.md", hostile.encode()))
+    uploads.append(("relay.md", LINKED_DOCUMENT.encode()))
     report = c.ingestion.ingest_uploads(uploads, user="tests", principal=LOCAL_ADMIN)
     assert not report.failed, report.failed
     c.speech_to_text = FakeSpeechToText()  # type: ignore[attr-defined]

@@ -26,7 +26,13 @@ import pyotp
 import pytest
 from playwright.sync_api import Browser, Locator, Page, Playwright, expect, sync_playwright
 
-from tests.ui.chat_server import PLAIN_ANSWER, SPOKEN_QUESTION, XSS_TITLE, password_of
+from tests.ui.chat_server import (
+    LINKED_URL,
+    PLAIN_ANSWER,
+    SPOKEN_QUESTION,
+    XSS_TITLE,
+    password_of,
+)
 from xnai.api.headers import API_CSP, UI_CSP
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -384,6 +390,22 @@ def test_hostile_titles_and_answers_render_as_inert_text(watched: Watched) -> No
     w.shot("chat-hostile-content")
     w.assert_clean()
     assert not [u for u in w.requests if "203.0.113.1" in u]
+
+
+def test_addresses_in_a_quoted_passage_are_text_in_the_source_panel(watched: Watched) -> None:
+    w = watched
+    sign_in(w, "alice")
+    send(w, "Where does the heron relay report to?")
+    last_reply(w, "Sources: [1]")
+    messages(w).last.locator("a.element-link", has_text="[1]").first.click()
+    panel = w.page.locator("#side-view-content")
+    expect(panel.get_by_text("upload:relay.md")).to_be_visible()
+    expect(panel).to_contain_text(LINKED_URL)
+    for address in ("https://198.51.100.7/beacon", "www.example.org/heron", "heron@example.org"):
+        expect(panel).to_contain_text(address)
+    assert panel.locator("a[href]").count() == 0, panel.inner_html()
+    w.shot("chat-source-panel-addresses")
+    w.assert_clean()
 
 
 def test_a_spoken_question_is_transcribed_answered_and_spoken_back(watched: Watched) -> None:

@@ -31,9 +31,11 @@ from xnai.domain.errors import (
     NotReadyError,
     PermissionDeniedError,
     QueueFullError,
+    StorageFullError,
     UnsupportedFileError,
     XnaiError,
 )
+from xnai.services.disk import is_disk_full, storage_full
 
 log = logging.getLogger("xnai.api")
 
@@ -48,6 +50,7 @@ STATUS: list[tuple[type[XnaiError], int]] = [
     (UnsupportedFileError, 415),
     (DocumentError, 422),
     (NotReadyError, 503),
+    (StorageFullError, 507),  # before AuditUnavailableError: an audit trail on a full disk
     (AuditUnavailableError, 503),
     (ModelUnavailableError, 503),
     (ModelError, 502),
@@ -146,6 +149,13 @@ def install(app: FastAPI, *, unavailable: tuple[type[Exception], ...] = ()) -> N
         if exc.status_code == 405:
             headers["Allow"] = allowed_methods(app, request.scope)
         return JSONResponse(error_body(message), status_code=exc.status_code, headers=headers)
+
+    @app.exception_handler(OSError)
+    async def _os_error(request: Request, exc: OSError) -> JSONResponse:
+        if is_disk_full(exc):  # met where no service named what it refused
+            log.warning("disk full on %s %s: %r", request.method, request.url.path, exc)
+            return await _domain(request, storage_full("the request was not completed"))
+        return await _unexpected(request, exc)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

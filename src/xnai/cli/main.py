@@ -31,6 +31,7 @@ from xnai.domain.rbac import LOCAL_ADMIN, Role
 from xnai.logs import configure_logging
 from xnai.services.answer import Done, Token
 from xnai.services.ask import Asker, Question, answer_json
+from xnai.services.disk import is_disk_full, storage_full
 
 app = typer.Typer(help="Xoe-NovAi: answers from your own documents, offline.", no_args_is_help=True)
 config_app = typer.Typer(help="Show the effective configuration.", no_args_is_help=True)
@@ -50,14 +51,24 @@ voice_cli.register(app)
 answers_cli.register(app)
 
 
+def _print_version(value: bool) -> None:
+    """Print the version and stop, before any command is required."""
+    if value:
+        out.print(f"xnai {__version__}", markup=False, highlight=False)
+        raise typer.Exit()
+
+
 @app.callback()
 def _root(
     config: ConfigOpt = None,
-    version: Annotated[bool, typer.Option("--version", help="Print the version.")] = False,
+    version: Annotated[
+        bool,
+        # Eager: runs while the options are parsed, so no command is needed after it.
+        typer.Option(
+            "--version", help="Print the version.", is_eager=True, callback=_print_version
+        ),
+    ] = False,
 ) -> None:
-    if version:
-        out.print(f"xnai {__version__}")
-        raise typer.Exit()
     reset(config)
 
 
@@ -308,5 +319,15 @@ def main() -> None:
     try:
         app()
     except XnaiError as exc:
-        err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
-        sys.exit(2)
+        _fail(str(exc))
+    except OSError as exc:
+        if not is_disk_full(exc):
+            raise
+        # Met outside a service that names what it refused (opening the data directory).
+        _fail(str(storage_full("the command could not write to the data directory")))
+
+
+def _fail(message: str) -> None:
+    """One red ``error:`` line and exit status 2."""
+    err.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
+    sys.exit(2)

@@ -117,6 +117,16 @@ class AuditUnavailableError(XnaiError):
     action that needed it was refused and nothing was changed."""
 
 
+class StorageFullError(XnaiError):
+    """The disk (or the quota) that holds the data directory or the database is full: the
+    change in progress was not made; free disk space and try again."""
+
+
+class AuditStorageFullError(AuditUnavailableError, StorageFullError):
+    """The audit trail cannot be written because the disk is full: the privileged action
+    that needed it was refused and nothing was changed."""
+
+
 class IntegrityError(XnaiError):
     """Stored data failed its integrity check (tampered or wrong key); never returns data."""
 

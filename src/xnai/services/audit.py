@@ -22,9 +22,10 @@ from xnai.domain.audit import (
     AuditLog,
     VerifyResult,
 )
-from xnai.domain.errors import AuditUnavailableError
+from xnai.domain.errors import AuditStorageFullError, AuditUnavailableError, StorageFullError
 from xnai.domain.ports import EVENT_DEFAULTS, AuditSink, EventFields
 from xnai.domain.rbac import Permission
+from xnai.services.disk import ADVICE, is_disk_full
 
 __all__ = [
     "EVENT_FLAGS",
@@ -206,10 +207,9 @@ class Auditor:
         event = self.event(event_type, **fields)
         try:
             self.log.append(event)
-        except OSError as exc:
-            raise AuditUnavailableError(
-                f"the audit trail cannot be written ({_reason(exc)})"
-            ) from exc
+        except (OSError, StorageFullError) as exc:
+            kind = AuditStorageFullError if is_disk_full(exc) else AuditUnavailableError
+            raise kind(f"the audit trail cannot be written ({_reason(exc)})") from exc
 
     def verify(self) -> VerifyResult:
         """Check the chain, every MAC and the anchor."""
@@ -259,7 +259,12 @@ def record_first(sink: AuditSink, event_type: str, **fields: Unpack[EventFields]
     the change must not be made, when the trail cannot be written."""
     try:
         sink.record(event_type, **fields)
-    except (AuditUnavailableError, OSError) as exc:
+    except (AuditUnavailableError, OSError, StorageFullError) as exc:
+        if is_disk_full(exc):
+            raise AuditStorageFullError(
+                "the disk is full: the audit trail cannot be written, so the action was "
+                f"refused and nothing was changed; {ADVICE}"
+            ) from exc
         raise AuditUnavailableError(
             f"the audit trail cannot be written ({_reason(exc)}): the action was refused and "
             "nothing was changed; free disk space or make the audit directory writable, then "
@@ -286,7 +291,7 @@ def log_follow_up(sink: AuditSink, event_type: str, **fields: Unpack[EventFields
     it revoked); a trail that fails now cannot undo the change, so it is logged instead."""
     try:
         sink.record(event_type, **fields)
-    except (AuditUnavailableError, OSError) as exc:
+    except (AuditUnavailableError, OSError, StorageFullError) as exc:
         log.error("%s could not be audited after the change: %r", event_type, exc)
 
 

@@ -55,14 +55,28 @@ class Ticket:
     done: bool = False
 
 
+class Trial:
+    """The half-open trial call reserved by ``CircuitBreaker.check`` for one caller: its
+    ticket is used for that caller's call, or released when the caller makes none."""
+
+    def __init__(self, breaker: CircuitBreaker, ticket: Ticket) -> None:
+        self.breaker = breaker
+        self.ticket = ticket
+
+    def release(self) -> None:
+        """Give the trial back unless its call has reported an outcome (idempotent)."""
+        self.breaker.release(self.ticket)
+
+
 class CircuitBreaker:
     """Thread-safe circuit breaker with an injectable clock.
 
     CLOSED counts consecutive failures; ``fail_max`` of them open it. OPEN refuses calls
     (CircuitOpenError) until ``reset_timeout`` has passed; then it is HALF_OPEN and exactly
-    one caller gets a trial ticket while the others are refused: the trial's success
-    closes the breaker, its failure opens it again with a fresh timer. Outcomes of calls
-    that started before the latest state change are ignored.
+    one caller gets a trial ticket (reserved by ``check`` or taken by ``acquire``) while
+    the others are refused: the trial's success closes the breaker, its failure opens it
+    again with a fresh timer. Outcomes of calls that started before the latest state change
+    are ignored.
     """
 
     def __init__(
@@ -122,16 +136,24 @@ class CircuitBreaker:
             return max(1, math.ceil(left))
         return 1
 
-    def check(self) -> None:
-        """Raise CircuitOpenError when a call now would be refused (takes no ticket)."""
+    def check(self) -> Trial | None:
+        """Raise CircuitOpenError when a call now would be refused. Half-open, the caller
+        that passes reserves the one trial call at once (the Trial returned, to be used or
+        released), so every caller after it is refused at once instead of waiting for the
+        trial's outcome; closed, nothing is reserved (None)."""
         with self._changing():
             refused = self._state is BreakerState.OPEN or (
                 self._state is BreakerState.HALF_OPEN and self._trial_out
             )
+            reserved: Ticket | None = None
+            if self._state is BreakerState.HALF_OPEN and not refused:
+                self._trial_out = True
+                reserved = Ticket(self._epoch, trial=True)
             retry_after = self._retry_after()
         if refused:
             self._count_refusal()
             raise CircuitOpenError(retry_after)
+        return None if reserved is None else Trial(self, reserved)
 
     def acquire(self) -> Ticket:
         """A ticket for one call, or CircuitOpenError when the call must not be made."""

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from xnai.domain.errors import QueueFullError
 from xnai.domain.metrics import Metrics
@@ -29,6 +29,14 @@ _CURRENT: ContextVar[Admission | None] = ContextVar("xnai_generation_admission",
 # Weight of the newest generation time in the running average behind Retry-After.
 _EWMA_WEIGHT = 0.3
 MAX_RETRY_AFTER = 120
+
+
+class Claim(Protocol):
+    """What a ``precheck`` may reserve for the request it lets in (the circuit breaker's
+    half-open trial): used by that request's generation, released with its admission."""
+
+    def release(self) -> None:
+        """Give the reservation back when it was not used (idempotent)."""
 
 
 class GenerationLimiter:
@@ -46,7 +54,7 @@ class GenerationLimiter:
         queue_size: int = 8,
         *,
         metrics: Metrics | None = None,
-        precheck: Callable[[], None] | None = None,
+        precheck: Callable[[], Claim | None] | None = None,
         max_wait_s: float | None = None,
         initial_estimate_s: float = 1.0,
     ) -> None:
@@ -93,9 +101,9 @@ class GenerationLimiter:
 
     def admit(self) -> Admission:
         """Take a place in the queue, or raise at once: whatever ``precheck`` raises (an
-        open circuit breaker), else QueueFullError when every place is taken."""
-        if self.precheck is not None:
-            self.precheck()
+        open circuit breaker), else QueueFullError when every place is taken. What the
+        precheck reserves (a half-open trial) goes with the admission."""
+        claim = self.precheck() if self.precheck is not None else None
         with self._lock:
             ahead = self._admitted
             wait = self.expected_wait_s(ahead)
@@ -105,10 +113,12 @@ class GenerationLimiter:
             if not full:
                 self._admitted += 1
         if full:
+            if claim is not None:
+                claim.release()
             self._report_rejection()
             raise QueueFullError(_seconds(wait))
         self.publish()
-        return Admission(self)
+        return Admission(self, claim)
 
     def publish(self) -> None:
         """Report the queue depth to the metrics (done on every change after this)."""
@@ -129,7 +139,7 @@ class GenerationLimiter:
         current = _CURRENT.get()
         own = None if current is not None and current.limiter is self else self.admit()
         try:
-            slot = Slot(self)
+            slot = Slot(self, own or current)
             try:
                 yield slot
             finally:
@@ -164,10 +174,15 @@ class Slot:
     """Permission to generate now; ``ensure`` waits for a free slot, ``release`` frees it
     (both idempotent, so an early release by the finished model is safe)."""
 
-    def __init__(self, limiter: GenerationLimiter) -> None:
+    def __init__(self, limiter: GenerationLimiter, admission: Admission | None = None) -> None:
         self._limiter = limiter
+        self._admission = admission
         self._lock = threading.Lock()
         self._held_since: float | None = None
+
+    def take_claim(self) -> Claim | None:
+        """What the precheck reserved at this request's admission, handed out once."""
+        return None if self._admission is None else self._admission.take_claim()
 
     @property
     def held(self) -> bool:
@@ -195,18 +210,34 @@ class Slot:
 class Admission:
     """One request's place in the queue; released exactly once."""
 
-    def __init__(self, limiter: GenerationLimiter) -> None:
+    def __init__(self, limiter: GenerationLimiter, claim: Claim | None = None) -> None:
         self.limiter = limiter
+        self._claim = claim
+        self._taken = False
         self._released = False
         self._lock = threading.Lock()
 
+    def take_claim(self) -> Claim | None:
+        """The reservation made at admission, once (later calls get None)."""
+        with self._lock:
+            if self._taken or self._released:
+                return None
+            self._taken = True
+            return self._claim
+
     def release(self) -> None:
-        """Leave the queue (idempotent)."""
+        """Leave the queue and give back a reservation no generation took (idempotent)."""
         with self._lock:
             if self._released:
                 return
             self._released = True
-        self.limiter._leave()
+            # A reservation taken by the generation is that call's to settle.
+            unused = None if self._taken else self._claim
+        try:
+            if unused is not None:
+                unused.release()
+        finally:
+            self.limiter._leave()
 
     def __enter__(self) -> Admission:
         return self

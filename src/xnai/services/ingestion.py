@@ -15,6 +15,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 
+from xnai.domain.errors import StorageFullError
 from xnai.domain.metrics import Metrics
 from xnai.domain.models import Document, IngestReport
 from xnai.domain.ports import AuditSink, Loader, OriginalsStore
@@ -22,6 +23,7 @@ from xnai.domain.rbac import Principal
 from xnai.services.access import into_collection
 from xnai.services.audit import audited, log_follow_up
 from xnai.services.checkpoints import IngestCheckpoints
+from xnai.services.disk import refused_when_full
 from xnai.services.filetype import ArchiveLimits
 from xnai.services.knowledge import (
     CommitGuard,
@@ -29,6 +31,7 @@ from xnai.services.knowledge import (
     KnowledgeBase,
     Progress,
     find_documents,
+    sha256_bytes,
 )
 from xnai.services.sources import file_sources, passes_checks, upload_sources
 
@@ -132,18 +135,37 @@ class IngestionService:
         file. Outside ``default`` an upload is named ``upload:<collection>/<name>``, so a
         file of the same name in another collection is never replaced."""
         started = time.perf_counter()
-        for name, data in uploads:
-            # Only files that pass the size, type and content checks are worth keeping.
-            if passes_checks(name, data, self.loader_for, self.max_file_bytes, self.archive_limits):
-                self.originals.keep(name, data)
-        if collection != "default":
-            uploads = [(f"{collection}/{name}", data) for name, data in uploads]
-        sources = upload_sources(uploads, self.loader_for, self.max_file_bytes, self.archive_limits)
-        placed = into_collection(sources, collection, self.kb.repo.document_by_source)
-        run = _Run(user, principal, collection, "upload", source_ip)
-        report = self.kb.ingest(placed, user=user, guard=self._commit_guard(run))
+        kept: list[str] = []
+        try:
+            with refused_when_full("the uploaded files were not added"):
+                for name, data in uploads:
+                    # Only files that pass the size, type and content checks are worth keeping.
+                    if passes_checks(
+                        name, data, self.loader_for, self.max_file_bytes, self.archive_limits
+                    ):
+                        self.originals.keep(name, data)
+                        kept.append(sha256_bytes(data))
+                if collection != "default":
+                    uploads = [(f"{collection}/{name}", data) for name, data in uploads]
+                sources = upload_sources(
+                    uploads, self.loader_for, self.max_file_bytes, self.archive_limits
+                )
+                placed = into_collection(sources, collection, self.kb.repo.document_by_source)
+                run = _Run(user, principal, collection, "upload", source_ip)
+                report = self.kb.ingest(placed, user=user, guard=self._commit_guard(run))
+        except StorageFullError:
+            self._forget_uncommitted(kept)
+            raise
         self._finish(report, run, started)
         return report
+
+    def _forget_uncommitted(self, digests: Sequence[str]) -> None:
+        """Remove the originals just kept whose document was not committed (a full disk
+        stopped the upload): an upload leaves nothing behind that the library does not hold."""
+        committed = {d.sha256 for d in self.kb.repo.documents()}
+        for digest in dict.fromkeys(digests):
+            if digest not in committed:
+                self.originals.forget(digest)
 
     def remove_document(
         self,

@@ -13,6 +13,7 @@ leaves a pointer or manifest behind that recovery rewrites from the database.
 from __future__ import annotations
 
 import hashlib
+import logging
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager, nullcontext
@@ -32,6 +33,9 @@ from xnai.domain.limits import MAX_TITLE_CHARS
 from xnai.domain.models import Chunk, Document, IngestReport
 from xnai.domain.ports import DocumentRepository, Embedder, IndexStore, LexicalIndex, VectorIndex
 from xnai.services.chunking import CHUNKER_VERSION, chunk_text
+from xnai.services.disk import is_disk_full, refused_when_full
+
+log = logging.getLogger("xnai.knowledge")
 
 MANIFEST_VERSION = 1
 
@@ -290,7 +294,7 @@ class KnowledgeBase:
         """Add new, replace changed and skip unchanged sources; failures are per source.
         Changes are committed in batches of about ``commit_every_chunks`` chunks, each
         under ``guard``: a run stopped part way keeps (and has guarded) whole batches."""
-        with self.store.lock():
+        with refused_when_full(NOT_INGESTED), self.store.lock():
             self._recover_locked()
             return self._ingest_locked(sources, user, progress, guard)
 
@@ -407,7 +411,7 @@ class KnowledgeBase:
     def remove(self, ref: str, *, guard: CommitGuard = _unguarded) -> Document:
         """Delete one document (by id or source) from every index, in one commit under
         ``guard``; raise NotFoundError."""
-        with self.store.lock():
+        with refused_when_full("the document was not removed"), self.store.lock():
             self._recover_locked()
             doc = self.find(ref)
             if doc is None:
@@ -420,7 +424,7 @@ class KnowledgeBase:
     ) -> list[Document]:
         """Delete these documents (unknown ids ignored) in one commit under ``guard``;
         return those removed."""
-        with self.store.lock():
+        with refused_when_full("the documents were not removed"), self.store.lock():
             self._recover_locked()
             docs = [d for d in (self.repo.document(i) for i in dict.fromkeys(doc_ids)) if d]
             if docs:
@@ -436,7 +440,7 @@ class KnowledgeBase:
     ) -> int:
         """Write a new generation from the chunk texts in the database, re-embedding them:
         the cure for damaged or missing index files. Returns the new generation."""
-        with self.store.lock():
+        with refused_when_full("the index was not rebuilt"), self.store.lock():
             self.store.cleanup(self._kept(self.repo.current_generation()))
             chunks = {c.chunk_id: c for c in self.repo.chunks()}
             ordered = [
@@ -478,21 +482,50 @@ class KnowledgeBase:
         self, vectors: VectorIndex, lexical: LexicalIndex, pending: _Pending, guard: CommitGuard
     ) -> int:
         generation = self.repo.current_generation() + 1
-        staged = self.store.stage(generation)
-        vectors.save(staged)
-        lexical.save(staged)
-        info = {"generation": generation, "chunks": len(vectors), "created_at": _now()}
-        self.store.describe(staged, info)
-        self.store.publish(staged, generation)
-        # Refused by the guard, the published generation stays unreferenced: recovery
-        # deletes it, as after a crash before the commit point.
-        with guard(pending.plan(generation)):
-            self.repo.commit(generation, pending.upserts, pending.deletes)  # the commit point
-        self.store.set_pointer(generation)
-        self.store.write_manifest(self.manifest())
+        try:
+            staged = self.store.stage(generation)
+            vectors.save(staged)
+            lexical.save(staged)
+            info = {"generation": generation, "chunks": len(vectors), "created_at": _now()}
+            self.store.describe(staged, info)
+            self.store.publish(staged, generation)
+            with guard(pending.plan(generation)):
+                self.repo.commit(generation, pending.upserts, pending.deletes)  # commit point
+        except BaseException:
+            # Half-written (a full disk) or refused (by the guard): its folder goes now.
+            self._discard_uncommitted()
+            raise
+        self._point_at(generation)
         self.store.cleanup(self._kept(generation))
         self._snapshot, self._damage = None, None
         return generation
+
+    def _discard_uncommitted(self) -> None:
+        """Remove staged and published but uncommitted generation folders (kept, for the
+        next command's recovery, when the database cannot say what is committed)."""
+        try:
+            self.store.cleanup(self._kept(self.repo.current_generation()))
+        except Exception as exc:
+            log.warning("uncommitted index files are left for the next command: %r", exc)
+
+    def _point_at(self, generation: int) -> None:
+        """The pointer and the manifest of a committed generation. Both are derived from the
+        database: when a full disk stops them, the next command rolls them forward."""
+        try:
+            self.store.set_pointer(generation)
+            self.store.write_manifest(self.manifest())
+        except OSError as exc:
+            if not is_disk_full(exc):
+                raise
+            log.warning(
+                "generation %d is committed; its pointer and manifest follow: %r", generation, exc
+            )
+
+
+NOT_INGESTED = (
+    "the index could not be written, so the documents of the batch being committed were not "
+    "added (batches committed before it stay, and a new run skips them)"
+)
 
 
 def _removal(docs: Sequence[Document]) -> _Pending:

@@ -28,6 +28,7 @@ from xnai.services.breaker import (
     BreakerState,
     CircuitBreaker,
     Ticket,
+    Trial,
     counts_as_failure,
     is_transient,
 )
@@ -235,7 +236,7 @@ class GuardedChatModel:
 
     def _attempt(self, start: Callable[[], Iterator[str]], slot: Slot) -> _Attempt:
         slot.ensure()
-        ticket = self.breaker.acquire()
+        ticket = self._ticket(slot)
         call = DeadlineStream(start, self.deadline_s, on_end=slot.release)
         try:
             return _Attempt(call, ticket, call.next())
@@ -243,6 +244,14 @@ class GuardedChatModel:
             call.cancel()
             self._outcome(ticket, exc)
             raise
+
+    def _ticket(self, slot: Slot) -> Ticket:
+        """The half-open trial reserved when this request was admitted (first attempt
+        only), else a ticket taken now."""
+        claim = slot.take_claim()
+        if isinstance(claim, Trial) and claim.breaker is self.breaker:
+            return claim.ticket
+        return self.breaker.acquire()
 
     def _rest(self, attempt: _Attempt) -> Iterator[str]:
         piece = attempt.first

@@ -178,6 +178,11 @@ class JsonlAuditLog:
 
     def _write_anchor(self, anchor: Anchor) -> None:
         """The anchor file, then its copy in the anchor store (which may lag by one write)."""
+        self._write_anchor_file(anchor)
+        if self._anchors is not None:
+            self._anchors.save(AuditAnchor(anchor.seq, anchor.mac))
+
+    def _write_anchor_file(self, anchor: Anchor) -> None:
         if self._anchors is not None:
             anchor = Anchor(anchor.seq, anchor.mac, anchor.base_seq, anchor.base_prev, True)
         key_id, key = self._keys.mac_key(self._context)
@@ -186,8 +191,33 @@ class JsonlAuditLog:
             del body["mirrored"]  # the body older versions wrote and still verify
         body["anchor_mac"] = self._anchor_mac(key, body)
         atomic_write_bytes(self.anchor_path, canonical(body) + b"\n")
-        if self._anchors is not None:
+
+    def _anchor_or_undo(self, anchor: Anchor, previous: Anchor, size: int) -> None:
+        """Move the anchor to the batch just written. When it cannot be written (a full
+        disk), cut the batch off again (the log ended at ``size`` under ``previous``), so no
+        line stays that the anchor does not cover: the append fails, and the change it
+        records is not made."""
+        try:
+            self._write_anchor_file(anchor)
+        except BaseException:
+            self._cut(size)
+            raise
+        if self._anchors is None:
+            return
+        try:
             self._anchors.save(AuditAnchor(anchor.seq, anchor.mac))
+        except BaseException:
+            # The copy still holds ``previous``: so does the file again, without the batch.
+            # When even that fails, the file anchors the batch and the copy lags one write.
+            with contextlib.suppress(OSError):
+                self._write_anchor_file(previous)
+                self._cut(size)
+            raise
+
+    def _cut(self, size: int) -> None:
+        """Cut the log back to ``size`` bytes (needs no free space)."""
+        self._tail = None
+        os.truncate(self.path, size)
 
     def _rewrite(self, lines: list[bytes]) -> None:
         atomic_write_bytes(self.path, b"".join(lines))
@@ -257,6 +287,7 @@ class JsonlAuditLog:
                 fd = self._open_log()
                 try:
                     seq, prev = self._last(fd, anchor)
+                    before = os.fstat(fd).st_size
                     key_id, key = self._keys.mac_key(self._context)
                     chunks, last = [], seq
                     for ticket in batch:
@@ -281,7 +312,8 @@ class JsonlAuditLog:
                     or anchor.seq < seq <= anchor.seq + self.max_batch
                     or seq == anchor.seq
                 ):
-                    self._write_anchor(Anchor(last, prev, anchor.base_seq, anchor.base_prev))
+                    moved = Anchor(last, prev, anchor.base_seq, anchor.base_prev)
+                    self._anchor_or_undo(moved, anchor, before)
         except BaseException as exc:
             for ticket in batch:
                 ticket.error = exc

@@ -7,8 +7,10 @@ stay plain because lookups and dedupe need them.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import sqlite3
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -35,8 +37,9 @@ from sqlalchemy import (
     text,
     update,
 )
+from sqlalchemy.engine import ExceptionContext
 
-from xnai.domain.errors import ConfigError, IntegrityError
+from xnai.domain.errors import ConfigError, IntegrityError, StorageFullError
 from xnai.domain.keys import USER_DATA
 from xnai.domain.layout import DataLayout
 from xnai.domain.models import Chunk, Document
@@ -272,7 +275,8 @@ def _engine(url: str, **options: Any) -> Engine:
 
 
 def make_engine(url: str) -> Engine:
-    """An engine for ``url``; a SQLite file is created owner-only, in WAL mode."""
+    """An engine for ``url``; a SQLite file is created owner-only, in WAL mode. A database
+    whose disk is full raises StorageFullError (its transaction is rolled back)."""
     if url.startswith("sqlite:///"):
         path = Path(url.removeprefix("sqlite:///"))
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -280,8 +284,32 @@ def make_engine(url: str) -> Engine:
             os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
         engine = _engine(url, connect_args={"timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
-        return engine
-    return _engine(url, pool_pre_ping=True)
+    else:
+        engine = _engine(url, pool_pre_ping=True)
+    event.listen(engine, "handle_error", _full_disk)
+    return engine
+
+
+# SQLite's "database or disk is full"; PostgreSQL's SQLSTATE class 53100 (disk_full).
+_SQLITE_FULL = sqlite3.SQLITE_FULL
+_PG_DISK_FULL = "53100"
+DATABASE_FULL = (
+    "the disk is full: the database could not be written and nothing was changed; "
+    "free disk space (or raise the quota) and try again"
+)
+
+
+def _full_disk(context: ExceptionContext) -> None:
+    """Raise StorageFullError in place of the driver's error when the disk is full."""
+    orig = context.original_exception
+    code = getattr(orig, "sqlite_errorcode", None)
+    full = (
+        (isinstance(code, int) and code & 0xFF == _SQLITE_FULL)
+        or _PG_DISK_FULL in (getattr(orig, "sqlstate", None), getattr(orig, "pgcode", None))
+        or (isinstance(orig, OSError) and orig.errno in (errno.ENOSPC, errno.EDQUOT))
+    )
+    if full:
+        raise StorageFullError(DATABASE_FULL) from orig
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
