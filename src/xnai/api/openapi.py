@@ -79,6 +79,7 @@ STATUSES: dict[int, tuple[str, dict[str, Any]]] = {
         "circuit breaker is open",
         _RETRY_AFTER,
     ),
+    507: ("the disk holding the data directory is full; nothing was changed", {}),
 }
 
 
@@ -97,10 +98,10 @@ def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
 # Statuses by access rule (api/security.py): what any route with that rule can answer.
 # Every route reads the database (503 while it cannot be reached or the audit log cannot
 # be written), refuses invalid requests (422) and bodies that cannot be read (400) or are
-# over the limit (413).
-PUBLIC = errors(400, 413, 422, 503)
-ENROLLING = errors(400, 401, 413, 422, 503)
-SIGNED_IN = errors(400, 401, 403, 413, 422, 503)
+# over the limit (413), and may write (a session, an audit event): 507 on a full disk.
+PUBLIC = errors(400, 413, 422, 503, 507)
+ENROLLING = errors(400, 401, 413, 422, 503, 507)
+SIGNED_IN = errors(400, 401, 403, 413, 422, 503, 507)
 
 EVENT_STREAM = {
     "text/event-stream": {
